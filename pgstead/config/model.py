@@ -1,0 +1,129 @@
+"""The typed Environment: what a validated environment YAML means, defaults filled in.
+
+Everything downstream (roles, operations, CLI) reads these objects, never the raw YAML.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pgstead.config.secret import Secret
+
+
+@dataclass(frozen=True)
+class Tuning:
+    profile: str = "web"  # web | oltp | dw | mixed | desktop | none
+    memory_bytes: int | None = None  # None: read the host's memory fact
+    cpus: int | None = None  # None: read the host's CPU fact
+    storage: str = "ssd"  # ssd | hdd | san
+
+
+@dataclass(frozen=True)
+class Postgres:
+    version: int = 15
+    install: str = "native"  # native | compose
+    cluster: str = "main"
+    port: int = 5432
+    listen_addresses: tuple[str, ...] = ("localhost",)
+    data_checksums: bool = True
+    locale: str = "C.UTF-8"
+    restart_policy: str = "auto"  # auto | never
+    tuning: Tuning = field(default_factory=Tuning)
+    # Server parameters as PostgreSQL text ("on", "256MB", "1min"), in file order.
+    settings: dict[str, str] = field(default_factory=dict)
+    # Where packages come from: "auto" (distro if it has the major, else PGDG) | distro | pgdg
+    repository: str = "auto"
+
+
+@dataclass(frozen=True)
+class Compose:
+    project_dir: str = ""
+    image: str = ""
+    bind: str = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class CertPair:
+    cert: Path
+    key: Path
+
+
+@dataclass(frozen=True)
+class TLS:
+    enabled: bool = True
+    ca: CertPair | None = None  # None: generate a CA on the controller
+    server_names: tuple[str, ...] = ()
+    days: int = 825
+    renew_before_days: int = 30
+    min_protocol: str = "TLSv1.2"
+    require: bool = True
+    # Ready server certificates per inventory host name, for a company CA.
+    host_certs: dict[str, CertPair] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Database:
+    name: str
+    owner: str
+    schemas: tuple[str, ...] = ()
+    extensions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    state: str = "present"  # present | absent
+    role: str | None = None  # owner | readwrite | readonly
+    database: str | None = None
+    schemas: tuple[str, ...] = ()  # empty: every schema of the database
+    password: Secret | None = None
+    auth: str = "password"  # password | cert
+    connection_limit: int = -1
+    valid_until: str | None = None
+    # Extra role attributes the file asks for by name: createrole, createdb, replication, bypassrls.
+    attributes: tuple[str, ...] = ()
+    app_replicas: int = 1  # app processes sharing connection_limit, for the pool-size hint
+
+
+@dataclass(frozen=True)
+class HbaRule:
+    type: str  # local | host | hostssl | hostnossl
+    database: str
+    user: str
+    method: str
+    address: str | None = None
+
+
+@dataclass(frozen=True)
+class Backups:
+    enabled: bool = False
+    schedule: str = "0 2 * * *"
+    dir: str = "/var/backups/pgstead"
+    databases: tuple[str, ...] | None = None  # None: all databases
+    format: str = "custom"  # custom | directory | plain
+    compression: str = "zstd"  # zstd | gzip | none
+    keep: int = 10
+    verify: bool = True
+    jobs: int = 2  # parallel dump/restore jobs for the directory format
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str
+    source: Path  # the YAML file it was loaded from
+    state_dir: Path  # controller-side secrets and PKI for this environment, 0700
+    postgres: Postgres = field(default_factory=Postgres)
+    compose: Compose | None = None
+    tls: TLS = field(default_factory=TLS)
+    databases: tuple[Database, ...] = ()
+    users: tuple[User, ...] = ()
+    hba: tuple[HbaRule, ...] = ()
+    backups: Backups = field(default_factory=Backups)
+    allow_trust: bool = False
+
+    def user(self, name: str) -> User | None:
+        return next((u for u in self.users if u.name == name), None)
+
+    def database(self, name: str) -> Database | None:
+        return next((d for d in self.databases if d.name == name), None)
