@@ -109,6 +109,12 @@ class Backups:
 
 
 @dataclass(frozen=True)
+class Security:
+    allow_trust: bool = False  # permit `trust` in hba rules
+    allow_literal_passwords: bool = False  # permit `password: {value: ...}` in the YAML
+
+
+@dataclass(frozen=True)
 class Environment:
     name: str
     source: Path  # the YAML file it was loaded from
@@ -120,7 +126,7 @@ class Environment:
     users: tuple[User, ...] = ()
     hba: tuple[HbaRule, ...] = ()
     backups: Backups = field(default_factory=Backups)
-    allow_trust: bool = False
+    security: Security = field(default_factory=Security)
 
     def user(self, name: str) -> User | None:
         return next((u for u in self.users if u.name == name), None)
