@@ -1,0 +1,23 @@
+"""pgstead: make each host match its environment YAML.
+
+    pyinfra inventories/prod.py deploy.py
+    pyinfra -y @local deploy.py --data pgstead_env=path/to/env.yml
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from pyinfra import host  # noqa: E402
+
+from pgstead.deploy_env import environment_for, environment_path  # noqa: E402
+from roles.cluster import cluster  # noqa: E402
+from roles.install import install  # noqa: E402
+from roles.settings import settings  # noqa: E402
+
+env = environment_for(environment_path(host.data.get("pgstead_env"), sys.argv))
+
+install(env)
+cluster(env)
+settings(env)

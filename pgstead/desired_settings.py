@@ -1,0 +1,56 @@
+"""The full set of server parameters an environment asks for on one host.
+
+Layers, later ones winning: computed tuning, pgstead's secure baseline, TLS, then the
+file's explicit `settings`.
+"""
+
+from __future__ import annotations
+
+from pgstead import tuning, units
+from pgstead.config.model import Environment
+from pgstead.facts.cluster import HostResources
+
+# Files installed by the TLS role, relative to the cluster's config directory.
+TLS_FILES = {"cert": "server.crt", "key": "server.key", "ca": "root.crt"}
+
+
+def baseline(env: Environment) -> dict[str, str]:
+    return {
+        "listen_addresses": ",".join(env.postgres.listen_addresses),
+        "password_encryption": "scram-sha-256",
+    }
+
+
+def tls_settings(env: Environment, config_dir: str) -> dict[str, str]:
+    if not env.tls.enabled:
+        return {"ssl": "off"}
+    return {
+        "ssl": "on",
+        "ssl_cert_file": f"{config_dir}/{TLS_FILES['cert']}",
+        "ssl_key_file": f"{config_dir}/{TLS_FILES['key']}",
+        "ssl_ca_file": f"{config_dir}/{TLS_FILES['ca']}",
+        "ssl_min_protocol_version": env.tls.min_protocol,
+    }
+
+
+def tuned(env: Environment, resources: HostResources) -> dict[str, str]:
+    t = env.postgres.tuning
+    max_connections = int(units.to_postgres_text(
+        env.postgres.settings.get("max_connections", "100")))
+    return tuning.recommend(tuning.TuningInput(
+        profile=t.profile,
+        memory_bytes=t.memory_bytes or resources.memory_bytes,
+        cpus=t.cpus or resources.cpus,
+        storage=t.storage,
+        max_connections=max_connections,
+        major=env.postgres.version,
+    ))
+
+
+def desired_settings(env: Environment, resources: HostResources,
+                     config_dir: str) -> dict[str, str]:
+    merged: dict[str, str] = {}
+    for layer in (tuned(env, resources), baseline(env), tls_settings(env, config_dir),
+                  env.postgres.settings):
+        merged.update(layer)
+    return merged

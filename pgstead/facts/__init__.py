@@ -1,0 +1,1 @@
+"""pyinfra facts that read the live state pgstead's operations compare against."""

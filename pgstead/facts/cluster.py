@@ -1,0 +1,57 @@
+"""Facts about native clusters (Debian's postgresql-common) and the host's resources."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyinfra.api import FactBase
+
+
+@dataclass(frozen=True)
+class ClusterState:
+    version: int
+    name: str
+    port: int
+    running: bool
+    owner: str
+    data_directory: str
+
+
+class PgClusters(FactBase):
+    """Clusters on the host, from `pg_lsclusters` (an empty list before PostgreSQL is installed)."""
+
+    default = list
+
+    def requires_command(self) -> str:
+        return "pg_lsclusters"
+
+    def command(self) -> str:
+        return "pg_lsclusters --no-header"
+
+    def process(self, output: list[str]) -> list[ClusterState]:
+        clusters = []
+        for line in output:
+            fields = line.split()
+            if len(fields) < 6 or not fields[0].isdigit():
+                continue
+            version, name, port, status, owner, datadir = fields[:6]
+            clusters.append(ClusterState(int(version), name, int(port),
+                                         status.startswith("online"), owner, datadir))
+        return clusters
+
+
+@dataclass(frozen=True)
+class HostResources:
+    memory_bytes: int
+    cpus: int
+
+
+class Resources(FactBase):
+    """Memory and CPUs, from /proc and getconf (present on a minimal Debian, unlike vmstat)."""
+
+    def command(self) -> str:
+        return "awk '/^MemTotal:/ {print $2 * 1024}' /proc/meminfo; getconf _NPROCESSORS_ONLN"
+
+    def process(self, output: list[str]) -> HostResources:
+        memory, cpus = (int(line.strip()) for line in output[:2])
+        return HostResources(memory, cpus)

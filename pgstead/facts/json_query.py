@@ -1,0 +1,29 @@
+"""A fact whose answer is one JSON document printed by psql (null while the server is down)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pyinfra.api import FactBase, StringCommand
+
+from pgstead.psql import Server, psql_query, when_ready
+
+
+class JsonQueryFact(FactBase):
+    """Base for facts that run one query over the local socket and parse its JSON output.
+
+    The server being unreachable (not installed, not created, stopped) yields the default
+    `None`, so plans on fresh hosts work; the operation then treats everything as missing.
+    """
+
+    default = None
+
+    def query(self, **kwargs: Any) -> str:  # pragma: no cover - subclasses define it
+        raise NotImplementedError
+
+    def command(self, server: Server, database: str = "postgres", **kwargs: Any) -> StringCommand:
+        return when_ready(server, psql_query(server, self.query(**kwargs), database=database))
+
+    def process(self, output: list[str]) -> Any:
+        return json.loads("".join(output))

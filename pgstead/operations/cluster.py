@@ -1,0 +1,61 @@
+"""Native clusters managed with Debian's postgresql-common (works with or without systemd)."""
+
+from __future__ import annotations
+
+from pyinfra import host
+from pyinfra.api import OperationError, QuoteString, StringCommand, operation
+
+from pgstead.facts.cluster import PgClusters
+
+
+@operation()
+def cluster(version: int, cluster: str, port: int, locale: str = "C.UTF-8",
+            data_checksums: bool = True, running: bool = True):
+    """
+    Ensure a native cluster exists on its port, and runs.
+
+    + version: PostgreSQL major
+    + cluster: cluster name, as in ``pg_lsclusters``
+    + port: the cluster's port; another cluster already on it is an error
+    + locale: locale for ``initdb``
+    + data_checksums: initialise with data checksums (cannot change on an existing cluster)
+    + running: start the cluster when it is down
+
+    **Example:**
+
+    .. code:: python
+
+        cluster.cluster(version=15, cluster="app", port=5433)
+    """
+    clusters = host.get_fact(PgClusters)
+    current = next((c for c in clusters if (c.version, c.name) == (version, cluster)), None)
+    others = [c for c in clusters if c.port == port and c is not current]
+    if others:
+        other = others[0]
+        raise OperationError(
+            f"port {port} is already used by cluster {other.version}/{other.name}; "
+            f"choose another postgres.port for {version}/{cluster}"
+        )
+
+    if current is None:
+        create = [
+            "pg_createcluster", str(version), QuoteString(cluster), "--port", str(port),
+            "--locale", QuoteString(locale), "--start-conf", "auto",
+        ]
+        if running:
+            create.append("--start")
+        if data_checksums:
+            create += ["--", "--data-checksums"]
+        yield StringCommand(*create)
+        return
+
+    if current.port != port:
+        raise OperationError(
+            f"cluster {version}/{cluster} runs on port {current.port}, the file asks for {port}: "
+            "pgstead does not move a live cluster; change it by hand or keep the old port"
+        )
+    if running and not current.running:
+        yield StringCommand("pg_ctlcluster", str(version), QuoteString(cluster), "start")
+        return
+    host.noop(f"cluster {version}/{cluster} exists on port {port}"
+              + (" and runs" if current.running else ""))

@@ -1,0 +1,101 @@
+"""Server parameters, set with ALTER SYSTEM: reload for most, restart only when one needs it."""
+
+from __future__ import annotations
+
+from pyinfra import host, logger
+from pyinfra.api import StringCommand, operation
+
+from pgstead import catalog, units
+from pgstead.facts.settings import LiveSetting, PgSettings
+from pgstead.psql import Server, psql_commands, psql_query
+from pgstead.sqlfiles import ident, literal, render
+
+
+def _configured(row: LiveSetting) -> str:
+    """The value the server will run with once any pending restart is done."""
+    if row.pending_restart and row.auto_conf is not None:
+        return units.parse(row.auto_conf, row.vartype, row.unit)
+    return row.setting
+
+
+def _set(name: str, value: str) -> str:
+    return render("alter_system_set", name=ident(name), value=literal(value))
+
+
+def _reset(name: str) -> str:
+    return render("alter_system_reset", name=ident(name))
+
+
+@operation()
+def parameters(server: Server, settings: dict[str, str], restart_policy: str = "auto"):
+    """
+    Ensure the server's parameters hold `settings`, owning postgresql.auto.conf.
+
+    + server: the `Server` to configure
+    + settings: parameter name to PostgreSQL text value (``"256MB"``, ``"on"``, ``"1min"``)
+    + restart_policy: ``auto`` restarts when a changed parameter needs it; ``never`` applies,
+      reloads and reports the pending restart
+
+    Only parameters whose configured value differs are written. Values set earlier by
+    ALTER SYSTEM that are no longer declared are reset. If the server rejects a value, the
+    earlier values are written back and nothing is reloaded.
+
+    **Example:**
+
+    .. code:: python
+
+        settings.parameters(server=Server(15, "main", 5432),
+                            settings={"shared_buffers": "256MB", "log_connections": "on"})
+    """
+    live = host.get_fact(PgSettings, server=server, names=tuple(settings))
+    rows = live.rows if live else {}
+    known = catalog.parameters(server.version)
+
+    changes: list[tuple[str, str | None]] = []  # (name, new value or None to reset)
+    for name, value in settings.items():
+        row = rows.get(name)
+        if row is None or not units.same(value, _configured(row), row.vartype, row.unit):
+            changes.append((name, value))
+    for name, row in rows.items():
+        if row.auto_conf is not None and name not in settings:
+            changes.append((name, None))
+
+    def needs_restart(name: str) -> bool:
+        context = rows[name].context if name in rows else known[name].context
+        return context == "postmaster"
+
+    restart_needed = sorted(name for name, _ in changes if needs_restart(name))
+    already_pending = sorted(name for name, row in rows.items() if row.pending_restart)
+
+    if not changes:
+        if already_pending and restart_policy == "never":
+            logger.warning(f"{host.name}: {server} waits for a restart for: "
+                           + ", ".join(already_pending))
+        host.noop(f"{server}: {len(settings)} parameters already set")
+        if not (already_pending and restart_policy == "auto"):
+            return
+
+    if changes:
+        forward = [_set(n, v) if v is not None else _reset(n) for n, v in changes]
+        # Compensation restores what postgresql.auto.conf held, so a rejected value leaves
+        # the server on its old configuration.
+        backward = [
+            _set(n, rows[n].auto_conf) if n in rows and rows[n].auto_conf is not None
+            else _reset(n)
+            for n, _ in changes
+        ]
+        apply = psql_commands(server, [*forward, "SELECT pg_reload_conf()"])
+        undo = psql_commands(server, backward)
+        yield StringCommand(apply, "||", "{", undo, ";", "exit", "1;", "}")
+
+    pending = sorted(set(restart_needed) | set(already_pending))
+    if not pending:
+        return
+    if restart_policy != "auto":
+        logger.warning(f"{host.name}: {server} needs a restart for: " + ", ".join(pending)
+                       + " (restart_policy: never, not restarting)")
+        return
+    yield server.restart_command()
+    # Confirm: after the restart nothing may still wait for one.
+    check = psql_query(server, render("pending_restart"))
+    yield StringCommand("test", "-z", "\"$(", check, ")\"")

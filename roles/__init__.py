@@ -1,0 +1,1 @@
+"""One pyinfra deploy per concern, composed in order by deploy.py."""

@@ -1,0 +1,18 @@
+"""Create and start the environment's native cluster."""
+
+from pyinfra.api import deploy
+
+from pgstead.config.model import Environment
+from pgstead.operations import cluster as cluster_ops
+
+
+@deploy("PostgreSQL cluster")
+def cluster(env: Environment) -> None:
+    pg = env.postgres
+    if pg.install != "native":
+        return
+    cluster_ops.cluster(
+        name=f"Cluster {pg.version}/{pg.cluster} on port {pg.port}",
+        version=pg.version, cluster=pg.cluster, port=pg.port, locale=pg.locale,
+        data_checksums=pg.data_checksums,
+    )
