@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pyinfra import host, logger
 from pyinfra.api import StringCommand, operation
+from pyinfra.api.state import StateStage
 
 from pgstead import catalog, units
 from pgstead.facts.settings import LiveSetting, PgSettings
@@ -74,6 +75,14 @@ def parameters(server: Server, settings: dict[str, str], restart_policy: str = "
         host.noop(f"{server}: {len(settings)} parameters already set")
         if not (already_pending and restart_policy == "auto"):
             return
+
+    if changes and host.state.current_stage != StateStage.Execute:
+        # The plan names each change and its class, so --dry says exactly what will happen.
+        for name, value in changes:
+            before = units.humanise(rows[name].setting, rows[name].unit) if name in rows else "?"
+            after = value if value is not None else "(default)"
+            kind = "restart" if needs_restart(name) else "reload"
+            logger.info(f"{host.name}: {server}: {name}: {before} -> {after} ({kind})")
 
     if changes:
         forward = [_set(n, v) if v is not None else _reset(n) for n, v in changes]

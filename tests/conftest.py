@@ -1,0 +1,56 @@
+"""Shared fixtures: a per-test environment file with its own cluster, port and state dir."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.clusters import drop_cluster
+
+_ports = itertools.count(5700 + (os.getpid() % 50) * 4)
+
+
+class EnvFile:
+    """An environment YAML a test can edit and re-apply; its cluster is dropped afterwards."""
+
+    def __init__(self, directory: Path, name: str, port: int, data: dict) -> None:
+        self.path = directory / f"{name}.yml"
+        self.state_dir = directory / "state"
+        self.name = name
+        self.port = port
+        self.data = data
+        self.write()
+
+    def write(self) -> Path:
+        self.path.write_text(yaml.safe_dump(self.data, sort_keys=False))
+        return self.path
+
+
+def base_environment(name: str, port: int) -> dict:
+    return {
+        "name": name,
+        "postgres": {
+            "version": 15,
+            "install": "native",
+            "cluster": name,
+            "port": port,
+            "listen_addresses": ["localhost"],
+            "tuning": {"profile": "web", "memory": "2GB", "cpus": 2},
+            "settings": {"max_connections": 50, "log_connections": "on"},
+        },
+        "tls": {"enabled": False, "require": False},
+    }
+
+
+@pytest.fixture
+def env_file(tmp_path, request):
+    name = "t" + request.node.name.lower().replace("test_", "")[:20].replace("[", "_")
+    name = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+    port = next(_ports)
+    env = EnvFile(tmp_path, name, port, base_environment(name, port))
+    yield env
+    drop_cluster(15, name)
