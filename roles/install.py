@@ -2,11 +2,14 @@
 
 from io import StringIO
 
+from pyinfra import host
 from pyinfra.api import deploy
+from pyinfra.facts.server import LinuxDistribution
 from pyinfra.operations import files
 
 from pgstead.config.model import Environment
 from pgstead.operations import packages
+from pgstead.pgdg import PGDG_SOURCES, render_pgdg_sources, uses_pgdg
 
 # Debian's postgresql packages create a "main" cluster on port 5432 on first install; pgstead
 # creates the clusters the file declares, so that default must be off before installing.
@@ -15,13 +18,24 @@ CREATECLUSTER_CONF = "create_main_cluster = false\n"
 
 @deploy("Install PostgreSQL")
 def install(env: Environment) -> None:
+    # pyinfra needs setfacl to upload files as another user under _sudo.
+    packages.installed(name="acl (for pyinfra uploads as a sudo user)", packages=["acl"])
     if env.postgres.install != "native":
         return
+    version = env.postgres.version
     files.directory(name="postgresql-common config dir",
                     path="/etc/postgresql-common/createcluster.d", mode="755")
     files.put(name="Do not create a default cluster on install",
               src=StringIO(CREATECLUSTER_CONF),
               dest="/etc/postgresql-common/createcluster.d/pgstead.conf", mode="644")
-    version = env.postgres.version
+
+    distro = host.get_fact(LinuxDistribution)
+    codename = distro["release_meta"].get("VERSION_CODENAME", "")
+    if uses_pgdg(env.postgres.repository, distro["name"] or "", codename, version):
+        packages.installed(name="postgresql-common (carries the PGDG key)",
+                           packages=["postgresql-common", "ca-certificates"])
+        files.put(name=f"PGDG apt source for {codename}",
+                  src=StringIO(render_pgdg_sources(codename, version)),
+                  dest=PGDG_SOURCES, mode="644")
     packages.installed(name=f"PostgreSQL {version} packages",
                        packages=[f"postgresql-{version}", f"postgresql-client-{version}"])
