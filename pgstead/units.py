@@ -59,8 +59,10 @@ _PARAMETER_ENUM_ALIASES = {"wal_compression": {"on": "pglz"}}
 
 # Integer parameters whose pg_settings.setting is octal text (their show hooks print %04o).
 _OCTAL_SHOWN = frozenset({"unix_socket_permissions", "log_file_mode", "data_directory_mode"})
-# String parameters that are comma-separated lists: "a,b" and "a, b" mean the same.
-_LIST_STRINGS = frozenset(
+# String parameters that are comma-separated lists (GUC_LIST_INPUT): "a,b" and "a, b" mean the
+# same. ALTER SYSTEM / SET must get them as one literal per item (see split_list): a single
+# literal 'a,b' becomes one item named "a,b".
+LIST_PARAMETERS = frozenset(
     {
         "search_path",
         "shared_preload_libraries",
@@ -320,8 +322,36 @@ def parse_for(param: Parameter, value: object) -> str:
     )
 
 
-def _list_items(text: str) -> list[str]:
-    return [item.strip() for item in text.split(",") if item.strip()]
+def is_list(name: str) -> bool:
+    """True if the parameter takes a comma-separated list (search_path, *_preload_libraries...)."""
+    return name.lower() in LIST_PARAMETERS
+
+
+def split_list(value: str) -> list[str]:
+    """The items of a list value as PostgreSQL reads it: '"$user", public' -> ['$user', 'public'].
+
+    Commas inside double quotes do not split; the quotes themselves are removed ("" -> ").
+    """
+    items: list[str] = []
+    current: list[str] = []
+    quoted = False
+    i = 0
+    while i < len(value):
+        char = value[i]
+        if char == '"':
+            if quoted and value[i + 1 : i + 2] == '"':
+                current.append('"')
+                i += 1
+            else:
+                quoted = not quoted
+        elif char == "," and not quoted:
+            items.append("".join(current).strip())
+            current = []
+        else:
+            current.append(char)
+        i += 1
+    items.append("".join(current).strip())
+    return [item for item in items if item]
 
 
 def same(
@@ -344,8 +374,8 @@ def same(
     if vartype == "enum":
         return wanted.lower() == live_setting.lower()
     if vartype == "string":
-        if key in _LIST_STRINGS:
-            wanted_items, live_items = _list_items(wanted), _list_items(live_setting)
+        if key in LIST_PARAMETERS:
+            wanted_items, live_items = split_list(wanted), split_list(live_setting)
             if key in _CASELESS_STRINGS:
                 return [w.lower() for w in wanted_items] == [v.lower() for v in live_items]
             return wanted_items == live_items
