@@ -570,3 +570,16 @@ def test_errors_never_quote_key_material(tmp_path: Path, pki_dir: Path) -> None:
         ensure_ca(pki_dir, "prod", byo=(cert_path, key_path))
     body_line = secret_body.splitlines()[1].decode()
     assert body_line not in str(failure.value)
+
+
+def test_server_cert_is_reissued_when_the_kept_copy_is_corrupt(
+    pki_dir: Path, ca: tuple[bytes, bytes]
+) -> None:
+    ensure_server_cert(pki_dir, "db1", *ca, sans=["db1"], days=90, renew_before_days=30)
+    crt, _ = server_cert_paths(pki_dir, "db1")
+    crt.write_bytes(b"-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+
+    again = ensure_server_cert(pki_dir, "db1", *ca, sans=["db1"], days=90, renew_before_days=30)
+
+    assert again[2] == "unreadable"
+    assert cert_info(crt.read_bytes()).sans == ("db1",)
