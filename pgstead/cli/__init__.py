@@ -1,0 +1,20 @@
+"""The pgstead command line: one click group; each command lives in its own module here."""
+
+from __future__ import annotations
+
+import click
+
+from pgstead.cli.failures import ReportingGroup
+from pgstead.cli.validate import validate
+
+
+@click.group(cls=ReportingGroup)
+@click.option("--debug", is_flag=True, help="Show a traceback when a command fails.")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """Declarative PostgreSQL provisioning: one environment YAML, idempotent hosts."""
+    ctx.ensure_object(dict)["debug"] = debug
+
+
+# Commands: one line each.
+main.add_command(validate)

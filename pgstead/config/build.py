@@ -1,0 +1,136 @@
+"""Turn a validated environment document into the typed Environment, filling defaults."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pgstead import units
+from pgstead.config.model import (
+    TLS,
+    Backups,
+    CertPair,
+    Compose,
+    Database,
+    Environment,
+    HbaRule,
+    Postgres,
+    Security,
+    Tuning,
+    User,
+)
+from pgstead.config.secret import Secret
+from pgstead.config.secrets import resolve_relative
+
+_SIZE = re.compile(r"^([0-9]+) ?(kB|KB|MB|GB|TB)$")
+_SIZE_FACTORS = {"kB": 1024, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
+
+
+def build_environment(document: dict, *, source: Path, state_dir: Path,
+                      passwords: dict[str, Secret]) -> Environment:
+    """`document` must have passed the schema and semantic checks; `passwords` by user name."""
+    base_dir = source.parent
+    postgres = _postgres(document.get("postgres", {}))
+    return Environment(
+        name=document["name"],
+        source=source,
+        state_dir=state_dir,
+        postgres=postgres,
+        compose=_compose(document, postgres.version),
+        tls=_tls(document.get("tls", {}), base_dir),
+        databases=tuple(_database(d) for d in document.get("databases", [])),
+        users=tuple(_user(u, passwords.get(u["name"])) for u in document.get("users", [])),
+        hba=tuple(HbaRule(**rule) for rule in document.get("hba", [])),
+        backups=_backups(document.get("backups")),
+        security=Security(**document.get("security", {})),
+    )
+
+
+def parse_size(text: str) -> int:
+    """'8GB' -> bytes, with PostgreSQL's 1024-based units."""
+    match = _SIZE.match(text)
+    if not match:
+        raise ValueError(f"not a size: {text!r}")
+    return int(match.group(1)) * _SIZE_FACTORS[match.group(2)]
+
+
+def _postgres(raw: dict) -> Postgres:
+    listen = raw.get("listen_addresses", ["localhost"])
+    if isinstance(listen, str):
+        listen = [part.strip() for part in listen.split(",")]
+    values = {k: v for k, v in raw.items() if k not in ("listen_addresses", "tuning", "settings")}
+    return Postgres(
+        **values,
+        listen_addresses=tuple(listen),
+        tuning=_tuning(raw.get("tuning", {})),
+        settings={str(k): units.to_postgres_text(v) for k, v in raw.get("settings", {}).items()},
+    )
+
+
+def _tuning(raw: dict) -> Tuning:
+    memory, cpus = raw.get("memory", "auto"), raw.get("cpus", "auto")
+    return Tuning(
+        profile=raw.get("profile", "web"),
+        memory_bytes=None if memory == "auto" else parse_size(memory),
+        cpus=None if cpus == "auto" else cpus,
+        storage=raw.get("storage", "ssd"),
+    )
+
+
+def _compose(document: dict, version: int) -> Compose | None:
+    raw = document.get("compose")
+    if raw is None:
+        return None
+    return Compose(
+        project_dir=raw.get("project_dir", f"/opt/pgstead/{document['name']}"),
+        image=raw.get("image", f"postgres:{version}"),
+        bind=raw.get("bind", "127.0.0.1"),
+    )
+
+
+def _pair(raw: dict, base_dir: Path) -> CertPair:
+    return CertPair(cert=resolve_relative(raw["cert"], base_dir),
+                    key=resolve_relative(raw["key"], base_dir))
+
+
+def _tls(raw: dict, base_dir: Path) -> TLS:
+    enabled = raw.get("enabled", True)
+    ca = raw.get("ca", "generate")
+    simple = {k: v for k, v in raw.items() if k not in ("ca", "server_names", "host_certs")}
+    return TLS(
+        **{"require": enabled, **simple},
+        ca=None if ca == "generate" else _pair(ca, base_dir),
+        server_names=tuple(raw.get("server_names", [])),
+        host_certs={host: _pair(pair, base_dir)
+                    for host, pair in raw.get("host_certs", {}).items()},
+    )
+
+
+def _database(raw: dict) -> Database:
+    return Database(
+        name=raw["name"],
+        owner=raw["owner"],
+        schemas=tuple(raw.get("schemas", [])),
+        extensions=tuple(raw.get("extensions", [])),
+    )
+
+
+def _user(raw: dict, password: Secret | None) -> User:
+    lists = ("schemas", "attributes", "password")
+    return User(
+        **{k: v for k, v in raw.items() if k not in lists},
+        schemas=tuple(raw.get("schemas", [])),
+        attributes=tuple(raw.get("attributes", [])),
+        password=password,
+    )
+
+
+def _backups(raw: dict | None) -> Backups:
+    if raw is None:
+        return Backups(enabled=False)
+    databases = raw.get("databases", "all")
+    values = {k: v for k, v in raw.items() if k != "databases"}
+    return Backups(
+        **{"enabled": True, **values},
+        databases=None if databases == "all" else tuple(databases),
+    )

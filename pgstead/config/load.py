@@ -1,0 +1,157 @@
+"""Load an environment file: parse, validate (schema + semantics), resolve secrets, build.
+
+Every problem in the file is collected and reported together, each with file, YAML path and
+line, so one run of `pgstead validate` shows all that needs fixing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from pgstead.config.build import build_environment
+from pgstead.config.errors import ConfigError, Problem, state_dir_for, state_dir_path
+from pgstead.config.findings import Findings, in_file_order
+from pgstead.config.model import Environment
+from pgstead.config.positions import YamlSyntaxError, parse_yaml
+from pgstead.config.raw import entries, is_present, section
+from pgstead.config.schema import schema_problems
+from pgstead.config.secret import Secret
+from pgstead.config.secrets import (
+    SecretError,
+    check_readable,
+    password_source,
+    resolve_password,
+    resolve_relative,
+)
+from pgstead.config.semantic import check_semantics
+
+_ENV_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_SPEC_KEYS = ("env", "file", "generate", "value")
+
+
+@dataclass
+class Report:
+    environment: Environment | None  # None when there are errors
+    errors: list[Problem]
+    warnings: list[Problem]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def load_environment(path: str | Path, *, resolve_secrets: bool = True) -> Environment:
+    """The validated Environment of `path`; raises ConfigError listing every problem."""
+    report = check_file(path, resolve_secrets=resolve_secrets)
+    if report.environment is None:
+        raise ConfigError(report.errors)
+    return report.environment
+
+
+def check_file(path: str | Path, *, resolve_secrets: bool = True) -> Report:
+    """Validate `path` and build its Environment; never raises for bad input.
+
+    resolve_secrets=False checks no secret source and creates no file: passwords become
+    empty placeholders (for CI without the secrets).
+    """
+    label = str(path)
+    source = Path(path)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc.__class__.__name__
+        return Report(None, [Problem(label, "", None, f"cannot read the file: {reason}")], [])
+    try:
+        document, positions = parse_yaml(text)
+    except YamlSyntaxError as exc:
+        return Report(None, [Problem(label, "", exc.line, exc.message)], [])
+    findings = Findings(label, positions)
+    if not isinstance(document, dict):
+        findings.error((), "expected a mapping of sections (name:, postgres:, users: ...) at "
+                       "the top of the file")
+        return _report(findings, None)
+    for at, message in schema_problems(document):
+        findings.error(at, message)
+    check_semantics(document, findings)
+
+    name = document.get("name")
+    state_dir = state_dir_path(source, name) if _usable_name(name) else None
+    if resolve_secrets:
+        passwords = _resolve_secrets(document, findings, source.parent, state_dir)
+    else:
+        passwords = _placeholders(document)
+    if findings.errors or state_dir is None:
+        return _report(findings, None)
+    if resolve_secrets:
+        state_dir = state_dir_for(source, name)
+    environment = build_environment(document, source=source.resolve(), state_dir=state_dir,
+                                    passwords=passwords)
+    return _report(findings, environment)
+
+
+def _report(findings: Findings, environment: Environment | None) -> Report:
+    return Report(environment, in_file_order(findings.errors), in_file_order(findings.warnings))
+
+
+def _usable_name(name: object) -> bool:
+    return isinstance(name, str) and bool(_ENV_NAME.match(name))
+
+
+def _password_specs(document: dict) -> list[tuple[int, str, dict]]:
+    """(index, user name, spec) for present users whose password spec has a usable shape."""
+    specs = []
+    for index, user in entries(document, "users"):
+        spec, name = user.get("password"), user.get("name")
+        if not (is_present(user) and isinstance(spec, dict) and isinstance(name, str)):
+            continue
+        kinds = [k for k in _SPEC_KEYS if k in spec]
+        if len(kinds) == 1 and (kinds[0] == "generate" or isinstance(spec[kinds[0]], str)):
+            specs.append((index, name, spec))
+    return specs
+
+
+def _placeholders(document: dict) -> dict[str, Secret]:
+    return {name: Secret("", password_source(spec, user=name))
+            for _, name, spec in _password_specs(document)}
+
+
+def _resolve_secrets(document: dict, findings: Findings, base_dir: Path,
+                     state_dir: Path | None) -> dict[str, Secret]:
+    """Read every password; generate missing ones only once the whole file is known good."""
+    _check_certificate_files(document, findings, base_dir)
+    passwords: dict[str, Secret] = {}
+    pending: list[tuple[str, dict]] = []
+    for index, name, spec in _password_specs(document):
+        if "generate" in spec and state_dir is None:
+            continue
+        try:
+            secret = resolve_password(spec, user=name, base_dir=base_dir,
+                                      state_dir=state_dir, create=False)
+        except SecretError as exc:
+            findings.error(("users", index, "password"), str(exc))
+            continue
+        passwords[name] = secret
+        if "generate" in spec and not secret.reveal():
+            pending.append((name, spec))
+    if not findings.errors:
+        for name, spec in pending:
+            passwords[name] = resolve_password(spec, user=name, base_dir=base_dir,
+                                               state_dir=state_dir, create=True)
+    return passwords
+
+
+def _check_certificate_files(document: dict, findings: Findings, base_dir: Path) -> None:
+    tls = section(document, "tls")
+    pairs = [(("tls", "ca"), tls.get("ca"))]
+    pairs += [(("tls", "host_certs", host), pair) for host, pair in section(
+        document, "tls", "host_certs").items()]
+    for at, pair in pairs:
+        if not isinstance(pair, dict):
+            continue
+        for part in ("cert", "key"):
+            if isinstance(pair.get(part), str):
+                problem = check_readable(resolve_relative(pair[part], base_dir))
+                if problem:
+                    findings.error((*at, part), problem)

@@ -1,0 +1,63 @@
+"""Semantic checks of the server-wide sections: compose, tls, backups, exposure."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from pgstead.config.cron import cron_problem
+from pgstead.config.findings import Findings
+from pgstead.config.raw import by_name, section, strings, text, tls_required
+
+LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
+
+
+def check_compose(document: dict, findings: Findings) -> None:
+    install = section(document, "postgres").get("install", "native")
+    if install == "compose" and "compose" not in document:
+        findings.error(("postgres", "install"), "install: compose needs a compose section "
+                       "(compose: {project_dir: /opt/pgstead/NAME, bind: 127.0.0.1})")
+    bind = text(section(document, "compose"), "bind")
+    if bind is not None:
+        try:
+            ipaddress.ip_address(bind)
+        except ValueError:
+            findings.error(("compose", "bind"), f"expected an IP address such as 127.0.0.1, "
+                           f"got {bind!r}")
+
+
+def check_tls(document: dict, findings: Findings) -> None:
+    tls = section(document, "tls")
+    if tls.get("enabled") is False and tls.get("require") is True:
+        findings.error(("tls", "require"), "tls.require is true but tls.enabled is false: "
+                       "enable TLS or set require: false")
+    days, renew = tls.get("days", 825), tls.get("renew_before_days", 30)
+    if isinstance(days, int) and isinstance(renew, int) and renew >= days:
+        findings.error(("tls", "renew_before_days"), f"renew_before_days ({renew}) must be "
+                       f"less than days ({days}), or certificates are renewed on every run")
+
+
+def check_backups(document: dict, findings: Findings) -> None:
+    backups = section(document, "backups")
+    schedule = text(backups, "schedule")
+    if schedule is not None:
+        problem = cron_problem(schedule)
+        if problem:
+            findings.error(("backups", "schedule"), problem)
+    declared = set(by_name(document, "databases"))
+    for index, name in strings(backups.get("databases")):
+        if name not in declared:
+            findings.error(("backups", "databases", index),
+                           f"database {name!r} is not declared in databases")
+
+
+def warn_exposed_without_tls(document: dict, findings: Findings) -> None:
+    listen = section(document, "postgres").get("listen_addresses", ["localhost"])
+    addresses = listen.split(",") if isinstance(listen, str) else listen
+    if not isinstance(addresses, list) or tls_required(document):
+        return
+    exposed = [a.strip() for a in addresses if isinstance(a, str)
+               and a.strip() not in LOOPBACK_NAMES]
+    if exposed:
+        findings.warning(("postgres", "listen_addresses"),
+                         f"listening on {', '.join(exposed)} while tls.require is false: "
+                         "passwords and data may cross the network unencrypted")
