@@ -402,9 +402,9 @@ def humanise(setting: str, unit: str | None) -> str:
     table = _MEMORY_UNITS if kind[0] == "memory" else _TIME_UNITS_US
     base = kind[1]
     for name, size in table:
-        if size < base and name in ("B", "us"):
-            continue  # never show a value in a unit finer than its base
+        # Whole numbers always stop at the base unit or above; only fractions reach finer
+        # units ('0.25' ms -> '250us'), as SHOW does.
         scaled = number * base / size
-        if scaled == int(scaled):
-            return f"{int(scaled)}{name}"
+        if math.isclose(scaled, round(scaled), rel_tol=1e-12, abs_tol=0.0):
+            return f"{round(scaled)}{name}"
     return f"{format(number, 'g')}{unit}"

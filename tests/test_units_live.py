@@ -156,8 +156,13 @@ REFUSED_PAIRS: list[tuple[str, str]] = [
 ]
 
 
+_SEP = "\x1f"  # field separator no value contains
+# pg_settings.setting and SHOW's text (what humanise imitates) of one parameter.
+_ROW_SQL = "SELECT setting, current_setting(name) FROM pg_settings WHERE name = {};\n"
+
+
 def _psql_command() -> list[str]:
-    base = ["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-p", str(PORT),
+    base = ["psql", "-X", "-q", "-A", "-t", "-F", _SEP, "-v", "ON_ERROR_STOP=1", "-p", str(PORT),
             "-d", "postgres"]
     # The cluster's local socket uses peer authentication for the postgres user.
     return ["runuser", "-u", "postgres", "--", *base] if os.geteuid() == 0 else base
@@ -179,10 +184,15 @@ def _value_sql(name: str, value: str) -> str:
     return _literal(value)
 
 
-def _live_setting(name: str) -> str:
-    result = _psql(f"SELECT setting FROM pg_settings WHERE name = {_literal(name)};\n")
+def _row(output: str) -> tuple[str, str]:
+    setting, shown = output.rstrip("\n").split(_SEP)
+    return setting, shown
+
+
+def _live(name: str) -> tuple[str, str]:
+    result = _psql(_ROW_SQL.format(_literal(name)))
     assert result.returncode == 0, result.stderr
-    return result.stdout.rstrip("\n")
+    return _row(result.stdout)
 
 
 def _cluster(action: str) -> None:
@@ -211,8 +221,11 @@ def _param(name: str) -> catalog.Parameter:
     return param
 
 
-def _assert_agrees(name: str, value: str, live: str) -> None:
+def _assert_agrees(name: str, value: str, live_row: tuple[str, str]) -> None:
+    live, shown = live_row
     param = _param(name)
+    if param.unit:
+        assert units.humanise(live, param.unit) == shown, (name, live, shown)
     assert units.same_for(param, value, live), (name, value, live)
     assert units.same(value, live, param.vartype, param.unit, enumvals=param.enumvals,
                       name=param.name)
@@ -224,11 +237,10 @@ def _assert_agrees(name: str, value: str, live: str) -> None:
 @pytest.mark.parametrize(("name", "value"), SESSION_PAIRS)
 def test_session_value_matches_pg_settings(cluster, name, value):
     result = _psql(
-        f'SET "{name}" TO {_value_sql(name, value)};\n'
-        f"SELECT setting FROM pg_settings WHERE name = {_literal(name)};\n"
+        f'SET "{name}" TO {_value_sql(name, value)};\n' + _ROW_SQL.format(_literal(name))
     )
     assert result.returncode == 0, result.stderr
-    _assert_agrees(name, value, result.stdout.rstrip("\n"))
+    _assert_agrees(name, value, _row(result.stdout))
 
 
 def test_reloaded_values_match_pg_settings(cluster):
@@ -238,11 +250,11 @@ def test_reloaded_values_match_pg_settings(cluster):
     # The reload is asynchronous: wait until the last parameter shows its new value.
     last_name, last_value = RELOAD_PAIRS[-1]
     for _ in range(100):
-        if units.same_for(_param(last_name), last_value, _live_setting(last_name)):
+        if units.same_for(_param(last_name), last_value, _live(last_name)[0]):
             break
         subprocess.run(["sleep", "0.1"], check=True)
     for name, value in RELOAD_PAIRS:
-        _assert_agrees(name, value, _live_setting(name))
+        _assert_agrees(name, value, _live(name))
 
 
 def test_restart_values_match_pg_settings(cluster):
@@ -252,16 +264,13 @@ def test_restart_values_match_pg_settings(cluster):
     assert result.returncode == 0, result.stderr
     _cluster("restart")
     for name, value in RESTART_PAIRS:
-        _assert_agrees(name, value, _live_setting(name))
+        _assert_agrees(name, value, _live(name))
 
 
 def test_changed_value_is_not_same(cluster):
-    result = _psql(
-        "SET work_mem TO '64MB';\n"
-        "SELECT setting FROM pg_settings WHERE name = 'work_mem';\n"
-    )
+    result = _psql("SET work_mem TO '64MB';\n" + _ROW_SQL.format("'work_mem'"))
     assert result.returncode == 0, result.stderr
-    live = result.stdout.rstrip("\n")
+    live, _ = _row(result.stdout)
     param = _param("work_mem")
     assert units.same_for(param, "64MB", live)
     assert units.same_for(param, 65536, live)
