@@ -134,6 +134,15 @@ def _expected(vartype: str, unit: str | None) -> str:
     return f"a duration like 1min or 500ms (unit {unit})"
 
 
+def _unit_hint(unit: str | None) -> str:
+    kind = _unit_kind(unit)
+    if kind is None:
+        return ""
+    table = _MEMORY_UNITS if kind[0] == "memory" else _TIME_UNITS_US
+    names = ", ".join(name for name, _ in table)
+    return f"; units are {names} (case matters)"
+
+
 def _apply_unit(number: float, unit_text: str, unit: str | None) -> float | None:
     """`number` `unit_text` in the parameter's base unit, rounded as PostgreSQL rounds."""
     kind = _unit_kind(unit)
@@ -161,7 +170,7 @@ def _split_number(text: str, pattern: re.Pattern[str]) -> tuple[str, str] | None
 
 def _read_number(text: str, vartype: str, unit: str | None) -> float:
     """The value in base units, following PostgreSQL's parse_int / parse_real."""
-    bad = SettingValueError(f"expected {_expected(vartype, unit)}, got {text!r}")
+    bad = SettingValueError(f"expected {_expected(vartype, unit)}, got {text!r}{_unit_hint(unit)}")
     parts = None
     number: float = 0.0
     if vartype == "integer":

@@ -151,9 +151,11 @@ def test_enum_hidden_aliases_show_their_target():
     [
         ("256 MegaBytes", "8kB",
          "expected a memory size like 256MB (unit 8kB), got '256 MegaBytes'"),
-        ("64mb", "kB", "expected a memory size like 256MB (unit kB)"),  # units are case-exact
+        ("64mb", "kB", "expected a memory size like 256MB (unit kB), got '64mb'; "
+                       "units are TB, GB, MB, kB, B (case matters)"),
         ("1 M B", "kB", "expected a memory size"),
-        ("1 minute", "ms", "expected a duration like 1min or 500ms (unit ms)"),
+        ("1 minute", "ms", "expected a duration like 1min or 500ms (unit ms), got '1 minute'; "
+                           "units are d, h, min, s, ms, us"),
         ("5x", "s", "expected a duration"),
         ("inf", None, "expected an integer"),
         ("12MB", None, "expected an integer"),  # unitless parameter takes no unit
