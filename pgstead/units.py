@@ -381,7 +381,13 @@ def same(
     if vartype == "real":
         return math.isclose(float(wanted), float(live_setting), rel_tol=1e-6, abs_tol=0.0)
     if vartype == "enum":
-        return wanted.lower() == live_setting.lower()
+        live = live_setting.lower()
+        if wanted.lower() == live:
+            return True
+        # Without a name, still recognise a spelling the server shows under another value.
+        return name is None and any(
+            aliases.get(wanted.lower()) == live for aliases in _PARAMETER_ENUM_ALIASES.values()
+        )
     if vartype == "string":
         if key in LIST_PARAMETERS:
             wanted_items, live_items = split_list(wanted), split_list(live_setting)

@@ -249,6 +249,12 @@ def test_same_with_parameter_specific_spellings():
     assert not same_for(p15("log_line_prefix"), "%m,%p", "%m, %p")
 
 
+def test_same_without_a_name_still_knows_enum_spellings_shown_otherwise():
+    assert same("on", "pglz", "enum", None)
+    assert same("on", "on", "enum", None)
+    assert not same("on", "pglz", "enum", None, name="synchronous_commit")
+
+
 def test_same_refuses_an_invalid_desired_value():
     with pytest.raises(SettingValueError):
         same("lots", "32768", "integer", "8kB")
