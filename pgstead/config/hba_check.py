@@ -80,25 +80,29 @@ def address_problem(address: str) -> str | None:
 
 def _check_names(rule: dict, key: str, declared: set[str], words: set[str],
                  findings: Findings, at: tuple) -> None:
-    value = text(rule, key)
-    if value is None:
+    name = text(rule, key)
+    if name is None or _is_list(name, key, findings, at):
         return
-    for name in value.split(","):
-        if name not in declared and name not in words:
-            findings.error((*at, key), f"{key} {name!r} is not declared in databases "
-                           f"(or use one of {', '.join(sorted(words))})")
+    if name not in declared and name not in words:
+        findings.error((*at, key), f"{key} {name!r} is not declared in databases "
+                       f"(or use one of {', '.join(sorted(words))})")
 
 
 def _check_users(rule: dict, users: dict[str, dict], findings: Findings, at: tuple) -> None:
-    value = text(rule, "user")
-    if value is None:
+    name = text(rule, "user")
+    if name is None or name in _USER_WORDS or _is_list(name, "user", findings, at):
         return
-    for name in value.split(","):
-        if name in _USER_WORDS:
-            continue
-        user = users.get(name)
-        if user is None:
-            findings.error((*at, "user"), f"user {name!r} is not declared in users "
-                           "(or use all or postgres)")
-        elif not is_present(user):
-            findings.error((*at, "user"), f"user {name!r} is declared with state: absent")
+    user = users.get(name)
+    if user is None:
+        findings.error((*at, "user"), f"user {name!r} is not declared in users "
+                       "(or use all or postgres)")
+    elif not is_present(user):
+        findings.error((*at, "user"), f"user {name!r} is declared with state: absent")
+
+
+def _is_list(value: str, key: str, findings: Findings, at: tuple) -> bool:
+    """One name per rule keeps rendering unambiguous; lists are written as several rules."""
+    if "," not in value:
+        return False
+    findings.error((*at, key), f"one {key} per rule: write a rule for each of {value!r}")
+    return True

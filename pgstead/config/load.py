@@ -79,7 +79,7 @@ def check_file(path: str | Path, *, resolve_secrets: bool = True) -> Report:
     name = document.get("name")
     state_dir = state_dir_path(source, name) if _usable_name(name) else None
     if resolve_secrets:
-        passwords = _resolve_secrets(document, findings, source.parent, state_dir)
+        passwords = _resolve_secrets(document, findings, source.resolve().parent, state_dir)
     else:
         passwords = _placeholders(document)
     if findings.errors or state_dir is None:
