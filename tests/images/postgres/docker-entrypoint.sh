@@ -81,13 +81,13 @@ run_initdb() {
     fi
     if [[ -n $POSTGRES_PASSWORD ]]; then
         # The password reaches initdb through a pipe, never its command line.
-        initdb --pgdata "$PGDATA" --username "$POSTGRES_USER" \
+        initdb --pgdata "$PGDATA" --username "$POSTGRES_USER" --no-instructions \
             --auth-local trust --auth-host "$POSTGRES_HOST_AUTH_METHOD" \
             --pwfile <(printf '%s\n' "$POSTGRES_PASSWORD") "${args[@]}"
     elif [[ $POSTGRES_HOST_AUTH_METHOD == trust ]]; then
         log "warning: no superuser password and POSTGRES_HOST_AUTH_METHOD=trust: anyone who can" \
             "reach the port is a superuser"
-        initdb --pgdata "$PGDATA" --username "$POSTGRES_USER" \
+        initdb --pgdata "$PGDATA" --username "$POSTGRES_USER" --no-instructions \
             --auth-local trust --auth-host trust "${args[@]}"
     else
         die "the database is uninitialised and no superuser password is set: set" \
