@@ -50,8 +50,8 @@ class Resources(FactBase):
     """Memory and CPUs, from /proc and getconf (present on a minimal Debian, unlike vmstat)."""
 
     def command(self) -> str:
-        return "awk '/^MemTotal:/ {print $2 * 1024}' /proc/meminfo; getconf _NPROCESSORS_ONLN"
+        return "awk '/^MemTotal:/ {print $2}' /proc/meminfo; getconf _NPROCESSORS_ONLN"
 
     def process(self, output: list[str]) -> HostResources:
-        memory, cpus = (int(line.strip()) for line in output[:2])
-        return HostResources(memory, cpus)
+        memory_kb, cpus = (int(line.strip()) for line in output[:2])
+        return HostResources(memory_kb * 1024, cpus)

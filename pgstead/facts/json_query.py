@@ -22,8 +22,12 @@ class JsonQueryFact(FactBase):
     def query(self, **kwargs: Any) -> str:  # pragma: no cover - subclasses define it
         raise NotImplementedError
 
-    def command(self, server: Server, database: str = "postgres", **kwargs: Any) -> StringCommand:
-        return when_ready(server, psql_query(server, self.query(**kwargs), database=database))
+    def command(self, server: Server, database: str = "postgres",
+                **query_args: Any) -> StringCommand:
+        # pyinfra binds fact arguments with inspect.getcallargs, which packs a catch-all
+        # parameter under its own name.
+        query_args = query_args.pop("query_args", query_args)
+        return when_ready(server, psql_query(server, self.query(**query_args), database=database))
 
     def process(self, output: list[str]) -> Any:
         return json.loads("".join(output))
