@@ -17,7 +17,9 @@ class JsonQueryFact(FactBase):
     `None`, so plans on fresh hosts work; the operation then treats everything as missing.
     """
 
-    default = None
+    @staticmethod
+    def default() -> None:
+        return None
 
     def query(self, **kwargs: Any) -> str:  # pragma: no cover - subclasses define it
         raise NotImplementedError
