@@ -28,6 +28,6 @@ def literal(value: object) -> sql.Literal:
     return sql.Literal(value)
 
 
-def render(name: str, **parts: sql.Composable) -> str:
+def render(template: str, /, **parts: sql.Composable) -> str:
     """The text of sql/<name>.sql with its fields filled by quoted identifiers and literals."""
-    return sql.SQL(_template(name)).format(**parts).as_string(None)
+    return sql.SQL(_template(template)).format(**parts).as_string(None)
