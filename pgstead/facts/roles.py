@@ -1,0 +1,77 @@
+"""Facts about login roles: attributes, password fingerprints, what they own (for a safe drop)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from pgstead.facts.json_query import JsonQueryFact
+from pgstead.sqlfiles import literal, render
+
+
+@dataclass(frozen=True)
+class StoredPassword:
+    """A role's stored verifier, shown only as what is needed to check a password against it.
+
+    `iterations` is 0 for a verifier that is not SCRAM-SHA-256 (md5 or plain text).
+    """
+
+    iterations: int
+    salt: str  # base64, as stored
+    sha256: str  # hex digest of the whole stored verifier text
+
+
+@dataclass(frozen=True)
+class LiveRole:
+    name: str
+    superuser: bool
+    createrole: bool
+    createdb: bool
+    replication: bool
+    bypassrls: bool
+    login: bool
+    connection_limit: int
+    valid_until_ok: bool  # the stored VALID UNTIL equals the declared one ('infinity' if none)
+    password: StoredPassword | None
+    owns_databases: tuple[str, ...]
+    depends_in: dict[str, int]  # database -> objects owned there (0: only privileges)
+
+
+@dataclass(frozen=True)
+class LiveRoles:
+    roles: dict[str, LiveRole]  # only the roles asked about that exist
+    databases: dict[str, str]  # every non-template database -> its owner
+
+
+class PgRoles(JsonQueryFact):
+    """The named roles (declared present or absent), with the server's databases; None when down.
+
+    `wanted` pairs each name with its declared VALID UNTIL text (None for none), so the server
+    compares timestamps in its own time zone and parser.
+    """
+
+    def query(self, wanted: tuple[tuple[str, str | None], ...] = ()) -> str:
+        rows = [{"name": name, "valid_until": until} for name, until in wanted]
+        return render("role_state", wanted=literal(json.dumps(rows)))
+
+    def process(self, output: list[str]) -> LiveRoles | None:
+        data = super().process(output)
+        if data is None:
+            return None
+        roles = {}
+        for name, row in data["roles"].items():
+            password = row.pop("password")
+            roles[name] = LiveRole(
+                name=name,
+                password=StoredPassword(**password) if password else None,
+                owns_databases=tuple(row.pop("owns_databases")),
+                **row,
+            )
+        return LiveRoles(roles, data["databases"])
+
+
+class OwnedObjects(JsonQueryFact):
+    """Names of what `role` owns in the database the fact runs in; asked to explain a refusal."""
+
+    def query(self, role: str) -> str:
+        return render("role_owned_objects", role=literal(role))

@@ -1,0 +1,45 @@
+"""Databases: created with their owner; ownership, schemas and privileges follow in grants."""
+
+from __future__ import annotations
+
+from pyinfra import host, logger
+from pyinfra.api import operation
+from pyinfra.api.state import StateStage
+
+from pgstead.config.model import Database
+from pgstead.facts.roles import LiveRoles, PgRoles
+from pgstead.psql import Server, psql_commands
+from pgstead.sqlfiles import ident, render
+
+
+@operation()
+def databases(server: Server, databases: list[Database]):
+    """
+    Ensure the declared databases exist, each created owned by its declared owner.
+
+    + server: the `Server` to manage
+    + databases: the declared databases; their owners must exist already
+
+    Only creation happens here, because CREATE DATABASE cannot run inside a transaction; an
+    existing database's owner, schemas, extensions and privileges are corrected by
+    ``grants.database_access`` in one transaction inside that database. Databases the file
+    does not declare are never touched.
+
+    **Example:**
+
+    .. code:: python
+
+        databases.databases(name="Databases", server=server,
+                            databases=[Database("app", owner="app_owner")])
+    """
+    live: LiveRoles | None = host.get_fact(PgRoles, server=server, wanted=())
+    existing = live.databases if live else {}
+    missing = [db for db in databases if db.name not in existing]
+    if not missing:
+        host.noop(f"{server}: {len(databases)} databases exist")
+        return
+    if host.state.current_stage != StateStage.Execute:
+        for db in missing:
+            logger.info(f"{host.name}: {server}: create database {db.name} owned by {db.owner}")
+    yield psql_commands(server, [render("db_create", name=ident(db.name), owner=ident(db.owner))
+                                 for db in missing])

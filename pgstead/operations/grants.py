@@ -1,0 +1,51 @@
+"""One database's ownership, schemas, extensions and privileges, made to match the file."""
+
+from __future__ import annotations
+
+from pyinfra import host, logger
+from pyinfra.api import operation
+from pyinfra.api.state import StateStage
+
+from pgstead.config.model import Database, User
+from pgstead.facts.databases import LiveDatabase, PgDatabaseAccess
+from pgstead.grants_plan import managed_schemas, plan_database
+from pgstead.psql import Server, psql_script
+
+
+@operation()
+def database_access(server: Server, database: Database, users: list[User]):
+    """
+    Ensure one database's owner, schemas, extensions and privileges follow the access model.
+
+    + server: the `Server` to manage
+    + database: the declared database (it exists once ``databases.databases`` ran)
+    + users: every declared user; those of other databases lose what they hold here
+
+    The model (see ``pgstead.grants_plan``): the owner owns the database and its schemas;
+    readwrite users get DML on tables and sequences of their schemas, readonly users SELECT,
+    both also on tables the owner creates later (default privileges); only declared users
+    may CONNECT; PUBLIC may not create in public. Extensions are installed in public.
+
+    The live state is read with ONE query and only the difference is applied, in ONE psql
+    script in one transaction; excess privileges of declared users are revoked.
+
+    **Example:**
+
+    .. code:: python
+
+        grants.database_access(name="Access to app", server=server,
+                               database=env.database("app"), users=list(env.users))
+    """
+    live: LiveDatabase | None = host.get_fact(PgDatabaseAccess, server=server,
+                                              database=database.name,
+                                              schemas=managed_schemas(database))
+    present = [u.name for u in users if u.state == "present"]
+    statements = plan_database(database, users, present, live)
+    if not statements:
+        host.noop(f"{server}: database {database.name} access as declared")
+        return
+    if host.state.current_stage != StateStage.Execute:
+        for statement in statements:
+            logger.info(f"{host.name}: {server}: {database.name}: {statement.summary}")
+    yield psql_script(server, "\n".join(s.sql for s in statements), database=database.name,
+                      what=f"{len(statements)} access change(s) in {database.name}")

@@ -1,0 +1,1 @@
+"""Pure renderers: configuration files made from the Environment, byte for byte repeatable."""

@@ -1,0 +1,1 @@
+ALTER SCHEMA {name} OWNER TO {owner};

@@ -1,0 +1,54 @@
+-- The live access state of the current database, one JSON document: its owner and ACL, the
+-- managed schemas, installed extensions, every table-like relation and sequence in the
+-- managed schemas, and default privileges there (and database-wide ones).
+-- An ACL is a list of [grantee, privilege] pairs, '' standing for PUBLIC; NULL ACLs are
+-- expanded to their defaults and the object owner's own entries are left out.
+-- schemas: the managed schema names.
+WITH managed AS (
+  SELECT n.oid, n.nspname FROM pg_namespace AS n WHERE n.nspname = ANY ({schemas}::text[])
+)
+SELECT json_build_object(
+  'owner', (SELECT pg_get_userbyid(d.datdba) FROM pg_database AS d
+            WHERE d.datname = current_database()),
+  'acl', (SELECT coalesce(json_agg(json_build_array(
+              CASE WHEN x.grantee = 0 THEN '' ELSE pg_get_userbyid(x.grantee) END,
+              x.privilege_type)), '[]')
+          FROM pg_database AS d,
+               aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) AS x
+          WHERE d.datname = current_database() AND x.grantee <> d.datdba),
+  'schemas', (SELECT coalesce(json_agg(json_build_object(
+      'name', n.nspname,
+      'owner', pg_get_userbyid(n.nspowner),
+      'acl', (SELECT coalesce(json_agg(json_build_array(
+                  CASE WHEN x.grantee = 0 THEN '' ELSE pg_get_userbyid(x.grantee) END,
+                  x.privilege_type)), '[]')
+              FROM aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) AS x
+              WHERE x.grantee <> n.nspowner))), '[]')
+    FROM pg_namespace AS n WHERE n.oid IN (SELECT oid FROM managed)),
+  'extensions', (SELECT coalesce(json_agg(json_build_array(e.extname, n.nspname)), '[]')
+                 FROM pg_extension AS e JOIN pg_namespace AS n ON n.oid = e.extnamespace),
+  'relations', (SELECT coalesce(json_agg(json_build_object(
+      'schema', m.nspname,
+      'name', c.relname,
+      'kind', CASE WHEN c.relkind = 'S' THEN 'sequence' ELSE 'table' END,
+      'acl', (SELECT coalesce(json_agg(json_build_array(
+                  CASE WHEN x.grantee = 0 THEN '' ELSE pg_get_userbyid(x.grantee) END,
+                  x.privilege_type)), '[]')
+              FROM aclexplode(coalesce(c.relacl, acldefault(
+                CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::"char", c.relowner))) AS x
+              WHERE x.grantee <> c.relowner)
+    ) ORDER BY m.nspname, c.relname), '[]')
+    FROM pg_class AS c JOIN managed AS m ON m.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')),
+  'default_acls', (SELECT coalesce(json_agg(json_build_object(
+      'owner', pg_get_userbyid(a.defaclrole),
+      'schema', m.nspname,
+      'kind', CASE a.defaclobjtype WHEN 'r' THEN 'tables' WHEN 'S' THEN 'sequences'
+                   WHEN 'f' THEN 'functions' WHEN 'T' THEN 'types' ELSE 'schemas' END,
+      'acl', (SELECT coalesce(json_agg(json_build_array(
+                  CASE WHEN x.grantee = 0 THEN '' ELSE pg_get_userbyid(x.grantee) END,
+                  x.privilege_type)), '[]')
+              FROM aclexplode(a.defaclacl) AS x WHERE x.grantee <> a.defaclrole))), '[]')
+    FROM pg_default_acl AS a LEFT JOIN managed AS m ON m.oid = a.defaclnamespace
+    WHERE a.defaclnamespace = 0 OR m.oid IS NOT NULL)
+)

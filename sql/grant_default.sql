@@ -1,0 +1,1 @@
+ALTER DEFAULT PRIVILEGES FOR ROLE {owner} {scope} GRANT {privileges} ON {kind} TO {grantee};

@@ -1,0 +1,1 @@
+REVOKE {privileges} ON {target} FROM {grantee};

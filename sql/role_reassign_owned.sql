@@ -1,0 +1,1 @@
+REASSIGN OWNED BY {name} TO {new_owner};
