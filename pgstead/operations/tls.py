@@ -1,0 +1,115 @@
+"""The TLS files a server reads, installed from the controller, and the reload that uses them.
+
+File content travels on stdin only: a private key never appears on a command line, in a plan,
+or in a diff. Installed files are compared by SHA-256, so a converged host changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from pyinfra import host
+from pyinfra.api import QuoteString, StringCommand, operation
+
+from pgstead.desired_settings import TLS_FILES
+from pgstead.facts.tls import InstalledFile, InstalledFiles, SslEnabled
+from pgstead.psql import Server, psql_commands, when_ready
+
+CERT_MODE = "644"
+KEY_MODE = "600"
+
+
+@dataclass(frozen=True)
+class TlsFile:
+    path: str
+    content: str
+    mode: str
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content.encode()).hexdigest()
+
+
+def _text(pem: bytes) -> str:
+    # pyinfra ends stdin with a newline when the text lacks one; the digest must match that.
+    text = pem.decode("ascii")
+    return text if text.endswith("\n") else text + "\n"
+
+
+def tls_files(server: Server, cert_pem: bytes, key_pem: bytes, ca_pem: bytes) -> list[TlsFile]:
+    """Where the server's certificate, key and CA go: the paths `tls_settings` points at."""
+    base = server.config_dir
+    return [
+        TlsFile(f"{base}/{TLS_FILES['cert']}", _text(cert_pem), CERT_MODE),
+        TlsFile(f"{base}/{TLS_FILES['key']}", _text(key_pem), KEY_MODE),
+        TlsFile(f"{base}/{TLS_FILES['ca']}", _text(ca_pem), CERT_MODE),
+    ]
+
+
+def _write(file: TlsFile, user: str, group: str) -> StringCommand:
+    """Replace the file atomically: a temporary sibling made by mktemp (0600, never followed
+    through a planted link), filled from stdin, given its owner and mode, then renamed."""
+    path = QuoteString(file.path)
+    return StringCommand(
+        "tmp=$(mktemp", StringCommand(path, ".XXXXXX", _separator=""), ")", "&&",
+        "{", "cat", '>"$tmp"', "&&", "chown", QuoteString(f"{user}:{group}"), '"$tmp"', "&&",
+        "chmod", file.mode, '"$tmp"', "&&", "mv", "-f", '"$tmp"', path, ";", "}",
+        "||", "{", "rm", "-f", '"$tmp"', ";", "exit", "1;", "}",
+        _stdin=file.content,
+    )
+
+
+def _fix_ownership(file: TlsFile, user: str, group: str) -> StringCommand:
+    path = QuoteString(file.path)
+    return StringCommand("chown", QuoteString(f"{user}:{group}"), path, "&&",
+                         "chmod", file.mode, path)
+
+
+@operation()
+def certificates(server: Server, cert_pem: bytes, key_pem: bytes, ca_pem: bytes,
+                 user: str = "postgres", group: str = "postgres"):
+    """
+    Ensure the server's certificate, key (0600) and CA are installed in its config directory,
+    and reload a running TLS server after any of them changed.
+
+    + server: the `Server` whose ``config_dir`` receives server.crt, server.key and root.crt
+    + cert_pem: the server certificate (PEM)
+    + key_pem: its private key (PEM); sent on stdin, never shown
+    + ca_pem: the CA that signs server and client certificates (root.crt)
+    + user, group: owner of the three files; the server refuses a key others can read
+
+    A reload (never a restart) makes new connections use the new files; open connections
+    keep theirs. When ssl is not on yet, the settings role's reload that turns it on reads them.
+    Always give this operation a ``name=``: pyinfra prints the arguments of unnamed ones.
+
+    **Example:**
+
+    .. code:: python
+
+        tls.certificates(name="TLS files of 15/main", server=Server(15, "main", 5432),
+                         cert_pem=cert, key_pem=key, ca_pem=ca)
+    """
+    wanted = tls_files(server, cert_pem, key_pem, ca_pem)
+    installed = host.get_fact(InstalledFiles, paths=tuple(f.path for f in wanted))
+    installed += [None] * (len(wanted) - len(installed))
+
+    content_changed = False
+    for file, live in zip(wanted, installed, strict=True):
+        if live is None or live.sha256 != file.sha256:
+            content_changed = True
+            yield _write(file, user, group)
+        elif not _owned(live, user, group, file.mode):
+            yield _fix_ownership(file, user, group)
+
+    if not content_changed:
+        host.noop(f"{server}: TLS files already installed")
+        return
+    if host.get_fact(SslEnabled, server=server):
+        # A running server read the old files at start or last reload; only a reload swaps them.
+        reload = psql_commands(server, ["SELECT pg_reload_conf()"])
+        yield when_ready(server, reload, otherwise="not running: no reload needed")
+
+
+def _owned(live: InstalledFile, user: str, group: str, mode: str) -> bool:
+    return (live.owner, live.group, live.mode) == (user, group, mode)

@@ -1,0 +1,77 @@
+"""TLS by default: the controller's CA signs each host's certificate, the host gets the files."""
+
+from pyinfra import host, logger
+from pyinfra.api import deploy
+
+from pgstead.cli.certs import pki_dir
+from pgstead.config.model import Environment
+from pgstead.operations import tls as tls_ops
+from pgstead.pki import (
+    PkiError,
+    ensure_ca,
+    ensure_client_cert,
+    ensure_server_cert,
+    needs_renewal,
+    server_sans,
+)
+from pgstead.pki.pem import load_certificate, load_private_key, same_public_key
+from pgstead.pki.sans import LOCALHOST_SANS
+from pgstead.servers import server_for
+
+LOCAL_HOST = "@local"
+
+
+def _host_sans(env: Environment) -> list[str]:
+    if host.name == LOCAL_HOST:
+        # The controller itself: clients reach it as localhost, or by a name the file lists.
+        return server_sans(LOCAL_HOST, None, [], [*LOCALHOST_SANS, *env.tls.server_names])
+    address = host.data.get("ssh_hostname") or host.name
+    return server_sans(host.name, address, env.postgres.listen_addresses, env.tls.server_names)
+
+
+def _ready_certificate(env: Environment, ca_cert: bytes, sans: list[str]) -> tuple[bytes, bytes]:
+    """A certificate the user brought for this host: used as is, with a warning if it falls
+    short, since pgstead cannot re-issue what another CA signed."""
+    pair = env.tls.host_certs[host.name]
+    what = f"tls.host_certs[{host.name}]"
+    try:
+        cert_pem, key_pem = pair.cert.read_bytes(), pair.key.read_bytes()
+    except OSError as error:
+        raise PkiError(f"{what}: cannot read {error.filename}: {error.strerror}") from None
+    cert = load_certificate(cert_pem, f"{what}.cert ({pair.cert})")
+    if not same_public_key(cert, load_private_key(key_pem, f"{what}.key ({pair.key})")):
+        raise PkiError(f"{what}: {pair.key} is not the private key of {pair.cert}")
+    problem = needs_renewal(cert_pem, ca_cert_pem=ca_cert, sans=sans,
+                            renew_before_days=env.tls.renew_before_days)
+    if problem is not None:
+        logger.warning(f"{host.name}: {what} ({pair.cert}) is installed as given, but: {problem}")
+    return cert_pem, key_pem
+
+
+@deploy("TLS certificates")
+def tls(env: Environment) -> None:
+    t = env.tls
+    if not t.enabled or env.postgres.install != "native":
+        return
+    pki = pki_dir(env)
+    ca_cert, ca_key = ensure_ca(pki, env.name, byo=(t.ca.cert, t.ca.key) if t.ca else None)
+    sans = _host_sans(env)
+    if host.name in t.host_certs:
+        cert_pem, key_pem = _ready_certificate(env, ca_cert, sans)
+    else:
+        cert_pem, key_pem, reason = ensure_server_cert(
+            pki, host.name, ca_cert, ca_key, sans=sans, days=t.days,
+            renew_before_days=t.renew_before_days,
+        )
+        if reason is not None:
+            logger.info(f"{host.name}: issued a server certificate ({reason})")
+    for user in env.users:
+        if user.auth == "cert" and user.state == "present":
+            ensure_client_cert(pki, user.name, ca_cert, ca_key, days=t.days,
+                               renew_before_days=t.renew_before_days)
+
+    server = server_for(env)
+    tls_ops.certificates(
+        name=f"TLS certificate, key and CA of {server}",
+        server=server, cert_pem=cert_pem, key_pem=key_pem, ca_pem=ca_cert,
+    )
