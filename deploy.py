@@ -15,9 +15,11 @@ from pgstead.deploy_env import environment_for, environment_path  # noqa: E402
 from roles.cluster import cluster  # noqa: E402
 from roles.install import install  # noqa: E402
 from roles.settings import settings  # noqa: E402
+from roles.tls import tls  # noqa: E402
 
 env = environment_for(environment_path(host.data.get("pgstead_env"), sys.argv))
 
 install(env)
 cluster(env)
+tls(env)
 settings(env)
