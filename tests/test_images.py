@@ -143,9 +143,11 @@ def postgres_container(postgres_inputs) -> Iterator[tuple[str, int]]:
         docker("rm", "--force", "--volumes", name, check=False)
 
 
-def connect(port: int, password: str = PASSWORD, dbname: str = "appdb") -> psycopg.Connection:
+def connect(
+    port: int, password: str = PASSWORD, dbname: str = "appdb", user: str = "postgres"
+) -> psycopg.Connection:
     return psycopg.connect(
-        host="127.0.0.1", port=port, user="postgres", password=password, dbname=dbname,
+        host="127.0.0.1", port=port, user=user, password=password, dbname=dbname,
         connect_timeout=10, autocommit=True,
     )  # fmt: skip
 
@@ -249,6 +251,24 @@ def test_postgres_extra_arguments_reach_the_server(postgres_inputs):
         )
         with connect(port) as conn:
             assert conn.execute("SHOW work_mem").fetchone() == ("7MB",)
+    finally:
+        docker("rm", "--force", "--volumes", name, check=False)
+
+
+def test_postgres_custom_superuser_gets_a_database_of_its_name(postgres_inputs):
+    require_image(POSTGRES_IMAGE)
+    name = unique("pgstead-test-pg")
+    secrets, _ = postgres_inputs
+    no_scripts = secrets.parent / "no-scripts"
+    no_scripts.mkdir(exist_ok=True)
+    try:
+        port = start_postgres(name, secrets, no_scripts, "--env", "POSTGRES_USER=app")
+        with connect(port, user="app", dbname="app") as conn:
+            row = conn.execute(
+                "SELECT current_user, current_database(), rolsuper FROM pg_roles"
+                " WHERE rolname = current_user"
+            ).fetchone()
+        assert row == ("app", "app", True)
     finally:
         docker("rm", "--force", "--volumes", name, check=False)
 
