@@ -47,5 +47,4 @@ def database_access(server: Server, database: Database, users: list[User]):
     if host.state.current_stage != StateStage.Execute:
         for statement in statements:
             logger.info(f"{host.name}: {server}: {database.name}: {statement.summary}")
-    yield psql_script(server, "\n".join(s.sql for s in statements), database=database.name,
-                      what=f"{len(statements)} access change(s) in {database.name}")
+    yield psql_script(server, "\n".join(s.sql for s in statements), database=database.name)

@@ -128,7 +128,7 @@ def users(server: Server, users: list[User]):
         host.noop(f"{server}: {len(users)} roles already as declared")
         return
     script = "\n".join([render("session_unlogged"), *statements])
-    yield psql_script(server, script, what=f"{len(statements)} role change(s)")
+    yield psql_script(server, script)
 
 
 def _refusals(name: str, live: LiveRole, db_owners: dict[str, str],
@@ -220,11 +220,11 @@ def absent(server: Server, names: list[str], database_owners: dict[str, str]):
     for database in databases:
         droppers = [r.name for r in present if database in r.depends_in]
         yield psql_script(server, _drop_script(droppers, database_owners.get(database)),
-                          database=database, what=f"hand over what {len(droppers)} role(s) own")
+                          database=database)
     # DROP OWNED in postgres also revokes privileges on shared objects (databases), wherever
     # they were granted; anything owned in postgres itself was refused above unless declared.
     final = _drop_script(names_here, database_owners.get("postgres"))
     final += "\n" + "\n".join(render("role_drop", name=ident(n)) for n in names_here)
     if host.state.current_stage != StateStage.Execute:
         logger.info(f"{host.name}: {server}: dropping roles {', '.join(names_here)}")
-    yield psql_script(server, final, what=f"drop {len(names_here)} role(s)")
+    yield psql_script(server, final)
