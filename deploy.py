@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pyinfra import host  # noqa: E402
 
 from pgstead.deploy_env import environment_for, environment_path  # noqa: E402
+from roles.access import access  # noqa: E402
 from roles.cluster import cluster  # noqa: E402
 from roles.install import install  # noqa: E402
 from roles.settings import settings  # noqa: E402
@@ -23,3 +24,4 @@ install(env)
 cluster(env)
 tls(env)
 settings(env)
+access(env)
