@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from pgstead.cli.certs import certs
 from pgstead.cli.failures import ReportingGroup
 from pgstead.cli.validate import validate
 
@@ -18,3 +19,4 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 # Commands: one line each.
 main.add_command(validate)
+main.add_command(certs)
