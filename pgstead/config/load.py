@@ -68,6 +68,9 @@ def check_file(path: str | Path, *, resolve_secrets: bool = True) -> Report:
     except YamlSyntaxError as exc:
         return Report(None, [Problem(label, "", exc.line, exc.message)], [])
     findings = Findings(label, positions)
+    if document is None:
+        findings.error((), "the file is empty: it needs at least `name:`", line=1)
+        return _report(findings, None)
     if not isinstance(document, dict):
         findings.error((), "expected a mapping of sections (name:, postgres:, users: ...) at "
                        "the top of the file")

@@ -27,9 +27,9 @@ def format_path(path: YamlPath) -> str:
     """('users', 2, 'role') -> 'users[2].role'; keys that are not plain words are quoted."""
     out = ""
     for part in path:
-        if isinstance(part, int):
+        if isinstance(part, int) and not isinstance(part, bool):
             out += f"[{part}]"
-        elif _PLAIN_KEY.match(part):
+        elif isinstance(part, str) and _PLAIN_KEY.match(part):
             out += f".{part}" if out else part
         else:
             out += f'["{part}"]'

@@ -82,6 +82,8 @@ def _explain(error: ValidationError) -> Iterator[tuple[YamlPath, str]]:
         yield from _explain_alternatives(error, path)
     elif kind == "type":
         message = f"expected {_expected_types(error.validator_value)}, got {_shown(value, secret)}"
+        if value is None:
+            message = f"has no value; expected {_expected_types(error.validator_value)}"
         if isinstance(value, bool) and "string" in _as_list(error.validator_value):
             message += " (YAML reads yes/no/on/off as booleans: quote the value)"
         yield path, message
@@ -161,7 +163,8 @@ def _as_list(types: object) -> list:
 
 
 def _expected_types(types: object) -> str:
-    return " or ".join(_TYPE_WORDS.get(t, str(t)) for t in _as_list(types))
+    words = [_TYPE_WORDS.get(t, str(t)) for t in _as_list(types)]
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
 
 
 def _shown(value: object, secret: bool) -> str:

@@ -38,6 +38,10 @@ def check_tls(document: dict, findings: Findings) -> None:
 
 def check_backups(document: dict, findings: Findings) -> None:
     backups = section(document, "backups")
+    if backups.get("method") == "pgbackrest":
+        # Refused rather than quietly running pg_dump instead of what the file asks for.
+        findings.error(("backups", "method"), "pgbackrest is not implemented yet; "
+                       "use method: pg_dump (the default)")
     schedule = text(backups, "schedule")
     if schedule is not None:
         problem = cron_problem(schedule)
@@ -51,9 +55,11 @@ def check_backups(document: dict, findings: Findings) -> None:
 
 
 def warn_exposed_without_tls(document: dict, findings: Findings) -> None:
+    if tls_required(document):
+        return
     listen = section(document, "postgres").get("listen_addresses", ["localhost"])
     addresses = listen.split(",") if isinstance(listen, str) else listen
-    if not isinstance(addresses, list) or tls_required(document):
+    if not isinstance(addresses, list):
         return
     exposed = [a.strip() for a in addresses if isinstance(a, str)
                and a.strip() not in LOOPBACK_NAMES]
@@ -61,3 +67,8 @@ def warn_exposed_without_tls(document: dict, findings: Findings) -> None:
         findings.warning(("postgres", "listen_addresses"),
                          f"listening on {', '.join(exposed)} while tls.require is false: "
                          "passwords and data may cross the network unencrypted")
+    bind = text(section(document, "compose"), "bind")
+    if bind is not None and bind not in LOOPBACK_NAMES:
+        findings.warning(("compose", "bind"), f"publishing the port on {bind} while "
+                         "tls.require is false: passwords and data may cross the network "
+                         "unencrypted")
