@@ -1,0 +1,77 @@
+"""`pgstead certs`: what the controller holds and what the host has installed, and --renew."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from pgstead.pki import cert_info, client_cert_paths, server_cert_paths
+from tests.pgstead_run import ROOT
+from tests.test_tls_deploy import CERT_USER, config_dir, deploy, enable_tls, pki
+
+
+def certs(env_file, *args: str) -> subprocess.CompletedProcess:
+    environ = {**os.environ, "PGSTEAD_STATE_DIR": str(env_file.state_dir)}
+    proc = subprocess.run([sys.executable, "-m", "pgstead.cli", "certs", str(env_file.path), *args],
+                          cwd=ROOT, capture_output=True, text=True, env=environ, timeout=60)
+    assert "PRIVATE KEY" not in proc.stdout + proc.stderr
+    return proc
+
+
+def test_lists_ca_host_and_client_certificates_with_days_left(env_file):
+    enable_tls(env_file)
+    deploy(env_file)
+    proc = certs(env_file)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    ca = cert_info((pki(env_file) / "ca.crt").read_bytes())
+    host = cert_info(server_cert_paths(pki(env_file), "@local")[0].read_bytes())
+    client = cert_info(client_cert_paths(pki(env_file), CERT_USER)[0].read_bytes())
+    assert f"CA {env_file.name}:" in out
+    assert f"host @local: {server_cert_paths(pki(env_file), '@local')[0]}" in out
+    assert f"client {CERT_USER}:" in out
+    for info in (ca, host, client):
+        assert info.fingerprint_sha256 in out
+        assert f"days left:   {info.days_left()} (until {info.not_after:%Y-%m-%d})" in out
+    assert "SANs:        localhost, 127.0.0.1, ::1" in out
+    assert f"subject:     CN={CERT_USER}" in out
+    assert f"installed:   same certificate, at {config_dir(env_file) / 'server.crt'}" in out
+    assert out.count("status:      ok") == 3
+
+
+def test_host_option_shows_only_that_host(env_file):
+    enable_tls(env_file)
+    deploy(env_file)
+    out = certs(env_file, "--host", "@local").stdout
+    assert "host @local:" in out and "CA " in out
+    assert f"client {CERT_USER}" not in out
+    assert "no server certificate for host 'db9'" in certs(env_file, "--host", "db9").stdout
+
+
+def test_renew_reissues_on_the_controller_and_the_next_apply_installs(env_file):
+    enable_tls(env_file)
+    deploy(env_file)
+    crt, _ = server_cert_paths(pki(env_file), "@local")
+    client_crt, _ = client_cert_paths(pki(env_file), CERT_USER)
+    before, client_before = crt.read_bytes(), client_crt.read_bytes()
+
+    proc = certs(env_file, "--renew")
+    assert proc.returncode == 0, proc.stderr
+    assert f"re-issued: host @local, client {CERT_USER}" in proc.stdout
+    after = crt.read_bytes()
+    assert after != before and client_crt.read_bytes() != client_before
+    assert cert_info(after).sans == cert_info(before).sans
+    assert "installed:   a different certificate" in proc.stdout
+
+    applied = deploy(env_file)
+    assert any("TLS" in name for name in applied.changed)
+    assert (config_dir(env_file) / "server.crt").read_bytes() == after
+    assert "installed:   same certificate" in certs(env_file).stdout
+
+
+def test_before_any_apply_says_there_is_nothing_yet(env_file):
+    enable_tls(env_file)
+    proc = certs(env_file)
+    assert proc.returncode == 0, proc.stderr
+    assert "no certificates yet" in proc.stdout
