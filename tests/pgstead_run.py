@@ -39,8 +39,13 @@ class Run:
 def pyinfra(inventory: str, *args: str, env_file: Path | None = None,
             state_dir: Path | None = None, json_report: bool = True,
             extra_env: dict[str, str] | None = None) -> Run:
-    """pyinfra INVENTORY deploy.py, non-interactive, from the project root."""
-    cmd = [PYINFRA, "-y", inventory, "deploy.py", *args]
+    """pyinfra INVENTORY deploy.py, non-interactive, from the project root.
+
+    A dry run goes without -y: pyinfra skips change detection under --yes, so
+    `--dry -y` would plan nothing.
+    """
+    yes = [] if "--dry" in args else ["-y"]
+    cmd = [PYINFRA, *yes, inventory, "deploy.py", *args]
     if json_report:
         cmd.insert(1, "--json")
     if env_file is not None:

@@ -1,4 +1,4 @@
-"""The foundation: a real pyinfra run converges a real native cluster, and a second changes nothing."""
+"""Foundation: a real pyinfra run converges a native cluster; a second changes nothing."""
 
 from __future__ import annotations
 
@@ -61,6 +61,11 @@ def test_reload_only_change_does_not_restart(env_file):
     assert postmaster_start(env_file.port) == started
 
 
+def _restart_notice(output: str, phrase: str, parameter: str) -> bool:
+    return any(phrase in line and parameter in line.split(phrase, 1)[1]
+               for line in output.splitlines())
+
+
 def test_restart_policy_never_reports_pending_restart(env_file):
     env_file.data["postgres"]["restart_policy"] = "never"
     env_file.write()
@@ -69,13 +74,13 @@ def test_restart_policy_never_reports_pending_restart(env_file):
     env_file.data["postgres"]["settings"]["shared_buffers"] = "144MB"
     env_file.write()
     run = apply(env_file.path, env_file.state_dir)
-    assert "needs a restart for: shared_buffers" in run.stderr
+    assert _restart_notice(run.stderr, "needs a restart for:", "shared_buffers")
     assert postmaster_start(env_file.port) == started
     assert sql(env_file.port,
                "SELECT pending_restart FROM pg_settings WHERE name = 'shared_buffers'") == "t"
     again = apply(env_file.path, env_file.state_dir)
     assert again.changed == []
-    assert "waits for a restart for: shared_buffers" in again.stderr
+    assert _restart_notice(again.stderr, "waits for a restart for:", "shared_buffers")
 
 
 def test_removed_setting_is_reset(env_file):
@@ -104,7 +109,7 @@ def test_dry_run_shows_exactly_the_settings_that_will_change(env_file):
     assert len(plan.changed) == 1 and "Parameters" in plan.changed[0]
     changes = [line for line in plan.stderr.splitlines() if " -> " in line]
     assert len(changes) == 2, changes
-    assert any("work_mem: 4MB -> 6MB (reload)" in line for line in changes)
+    assert any("work_mem: " in line and "-> 6MB (reload)" in line for line in changes)
     assert any("shared_buffers:" in line and "-> 176MB (restart)" in line for line in changes)
     # The dry run touched nothing.
     assert show(env_file.port, "work_mem") != "6MB"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from psycopg import sql
 from pyinfra import host, logger
 from pyinfra.api import StringCommand, operation
 from pyinfra.api.state import StateStage
@@ -13,18 +14,30 @@ from pgstead.sqlfiles import ident, literal, render
 
 
 def _configured(row: LiveSetting) -> str:
-    """The value the server will run with once any pending restart is done."""
-    if row.pending_restart and row.auto_conf is not None:
-        return units.parse(row.auto_conf, row.vartype, row.unit)
+    """The value pgstead last wrote (postgresql.auto.conf), else the running one.
+
+    The written value is the truth for a change waiting on a restart, and for parameters
+    whose running value depends on the connection (tcp_keepalives_* read 0 over a socket).
+    """
+    if row.auto_conf is not None:
+        return units.parse(row.auto_conf, row.vartype, row.unit, name=row.name)
     return row.setting
 
 
 def _set(name: str, value: str) -> str:
-    return render("alter_system_set", name=ident(name), value=literal(value))
+    # A list parameter takes one literal per item: 'a, b' as one literal names one item "a, b".
+    items = units.split_list(value) if units.is_list(name) else [value]
+    return render("alter_system_set", name=ident(name),
+                  value=sql.SQL(", ").join(literal(item) for item in items))
 
 
 def _reset(name: str) -> str:
     return render("alter_system_reset", name=ident(name))
+
+
+def _enumvals(known: dict[str, catalog.Parameter], name: str) -> tuple[str, ...] | None:
+    param = known.get(name)
+    return param.enumvals if param else None
 
 
 @operation()
@@ -55,7 +68,8 @@ def parameters(server: Server, settings: dict[str, str], restart_policy: str = "
     changes: list[tuple[str, str | None]] = []  # (name, new value or None to reset)
     for name, value in settings.items():
         row = rows.get(name)
-        if row is None or not units.same(value, _configured(row), row.vartype, row.unit):
+        if row is None or not units.same(value, _configured(row), row.vartype, row.unit,
+                                         enumvals=_enumvals(known, name), name=name):
             changes.append((name, value))
     for name, row in rows.items():
         if row.auto_conf is not None and name not in settings:
