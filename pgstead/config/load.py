@@ -27,6 +27,8 @@ from pgstead.config.secrets import (
 )
 from pgstead.config.semantic import check_semantics
 
+# The schema's pattern for `name`, checked again here because the state directory is built
+# from it: a name with '/' or '..' must never reach a path, whatever else the file got wrong.
 _ENV_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _SPEC_KEYS = ("env", "file", "generate", "value")
 

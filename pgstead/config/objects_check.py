@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterator
 
 from pgstead.config.findings import Findings
 from pgstead.config.identifiers import identifier_problem
@@ -15,12 +16,7 @@ BUILTIN_OWNERS = {"postgres"}
 
 def check_databases(document: dict, findings: Findings) -> None:
     users = by_name(document, "users")
-    seen: dict[str, YamlPath] = {}
-    for index, db in entries(document, "databases"):
-        at = ("databases", index)
-        name = _checked_name(db, at, findings)
-        if name is not None:
-            _no_duplicate(name, "database", (*at, "name"), seen, findings)
+    for at, db in _named_entries(document, "databases", "database", findings):
         _check_name_list(db.get("schemas"), (*at, "schemas"), "schema", findings)
         _check_name_list(db.get("extensions"), (*at, "extensions"), "extension", findings,
                          allow_pg_prefix=True)
@@ -42,12 +38,7 @@ def check_users(document: dict, findings: Findings) -> None:
     databases = by_name(document, "databases")
     literal_ok = section(document, "security").get("allow_literal_passwords") is True
     tls_on = section(document, "tls").get("enabled", True) is not False
-    seen: dict[str, YamlPath] = {}
-    for index, user in entries(document, "users"):
-        at = ("users", index)
-        name = _checked_name(user, at, findings)
-        if name is not None:
-            _no_duplicate(name, "user", (*at, "name"), seen, findings)
+    for at, user in _named_entries(document, "users", "user", findings):
         if not is_present(user):
             continue
         _check_name_list(user.get("schemas"), (*at, "schemas"), "schema", findings)
@@ -93,14 +84,19 @@ def _check_password(user: dict, at: YamlPath, findings: Findings, *, literal_ok:
                        "security.allow_literal_passwords: true to permit it")
 
 
-def _checked_name(item: dict, at: YamlPath, findings: Findings) -> str | None:
-    name = text(item, "name")
-    if name is None:
-        return None
-    problem = identifier_problem(name)
-    if problem:
-        findings.error((*at, "name"), problem)
-    return name
+def _named_entries(document: dict, key: str, kind: str,
+                   findings: Findings) -> Iterator[tuple[YamlPath, dict]]:
+    """(path, item) of the list `key`, each item's name checked as an identifier and unique."""
+    seen: dict[str, YamlPath] = {}
+    for index, item in entries(document, key):
+        at = (key, index)
+        name = text(item, "name")
+        if name is not None:
+            problem = identifier_problem(name)
+            if problem:
+                findings.error((*at, "name"), problem)
+            _no_duplicate(name, kind, (*at, "name"), seen, findings)
+        yield at, item
 
 
 def _check_name_list(value: object, at: YamlPath, kind: str, findings: Findings, *,
