@@ -1,0 +1,258 @@
+"""Databases, schemas and least-privilege users on a real server, checked by logging in as them."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from psycopg import errors
+
+from tests.clusters import sql
+from tests.pgstead_run import apply, pyinfra
+
+OWNER_PW = "owner-secret-Zq81"
+RW_PW = "rw secret with 'quote' and spaces"
+
+
+def access_data(port: int) -> dict:
+    """Databases, users and a TCP rule for every user on 127.0.0.1 (the fixture has no TLS)."""
+    return {
+        "databases": [{"name": "app", "owner": "app_owner", "schemas": ["auth", "game"],
+                       "extensions": ["pgcrypto"]}],
+        "users": [
+            {"name": "app_owner", "password": {"env": "T_OWNER_PW"}, "role": "owner",
+             "database": "app"},
+            {"name": "app-user", "password": {"env": "T_RW_PW"}, "role": "readwrite",
+             "database": "app", "connection_limit": 7},
+            {"name": "reporting", "password": {"generate": True}, "role": "readonly",
+             "database": "app", "valid_until": "2031-01-01"},
+        ],
+        "hba": [{"type": "host", "database": "all", "user": "all", "address": "127.0.0.1/32",
+                 "method": "scram-sha-256"}],
+    }
+
+
+def passwords(extra: dict[str, str] | None = None) -> dict[str, str]:
+    return {"T_OWNER_PW": OWNER_PW, "T_RW_PW": RW_PW, **(extra or {})}
+
+
+def generated_password(env_file, user: str) -> str:
+    path = env_file.state_dir / env_file.name / "secrets" / f"{user}.password"
+    return path.read_text().rstrip("\n")
+
+
+def login(port: int, user: str, password: str, dbname: str = "app") -> psycopg.Connection:
+    return psycopg.connect(host="127.0.0.1", port=port, dbname=dbname, user=user,
+                           password=password, connect_timeout=5, autocommit=True)
+
+
+def public_may_create(port: int) -> bool:
+    """Whether PUBLIC holds CREATE on schema public of database app."""
+    count = sql(port, "SELECT count(*) FROM pg_namespace AS n, aclexplode(n.nspacl) AS a "
+                "WHERE n.nspname = 'public' AND a.grantee = 0 AND a.privilege_type = 'CREATE'",
+                "app")
+    return count != "0"
+
+
+def converge(env_file, extra_env: dict[str, str] | None = None):
+    """Apply, then apply again and insist the second run changes nothing."""
+    first = apply(env_file.path, env_file.state_dir, extra_env=passwords(extra_env))
+    second = apply(env_file.path, env_file.state_dir, extra_env=passwords(extra_env))
+    assert second.changed == [], f"second apply changed: {second.changed}"
+    return first
+
+
+@pytest.fixture
+def app_env(env_file):
+    env_file.data.update(access_data(env_file.port))
+    env_file.write()
+    converge(env_file)
+    return env_file
+
+
+def test_owner_creates_tables_in_its_schemas(app_env):
+    with login(app_env.port, "app_owner", OWNER_PW) as conn:
+        conn.execute("CREATE TABLE auth.users (id serial PRIMARY KEY, email text)")
+        conn.execute("CREATE TABLE game.scores (id bigserial PRIMARY KEY, points int)")
+        conn.execute("INSERT INTO auth.users (email) VALUES ('a@example.com')")
+    assert sql(app_env.port, "SELECT nspowner::regrole FROM pg_namespace WHERE nspname = 'auth'",
+               "app") == "app_owner"
+    assert sql(app_env.port, "SELECT extname FROM pg_extension WHERE extname = 'pgcrypto'",
+               "app") == "pgcrypto"
+
+
+def test_readwrite_crud_on_tables_the_owner_creates_later(app_env):
+    with login(app_env.port, "app_owner", OWNER_PW) as conn:
+        conn.execute("CREATE TABLE game.items (id serial PRIMARY KEY, name text)")
+    with login(app_env.port, "app-user", RW_PW) as conn:
+        conn.execute("INSERT INTO game.items (name) VALUES ('sword'), ('shield')")
+        conn.execute("UPDATE game.items SET name = 'axe' WHERE name = 'sword'")
+        conn.execute("DELETE FROM game.items WHERE name = 'shield'")
+        assert conn.execute("SELECT name FROM game.items").fetchall() == [("axe",)]
+        assert conn.execute("SELECT nextval('game.items_id_seq')").fetchone()[0] == 3
+    # Converged after the owner's new table: the default privileges already covered it.
+    assert apply(app_env.path, app_env.state_dir, extra_env=passwords()).changed == []
+
+
+def test_readwrite_cannot_create_or_drop(app_env):
+    with login(app_env.port, "app_owner", OWNER_PW) as conn:
+        conn.execute("CREATE TABLE game.keep (id int)")
+    with login(app_env.port, "app-user", RW_PW) as conn:
+        for statement in ("CREATE TABLE game.mine (id int)", "CREATE TABLE auth.mine (id int)",
+                          "CREATE TABLE public.mine (id int)", "DROP TABLE game.keep",
+                          "CREATE SCHEMA mine", "TRUNCATE game.keep"):
+            with pytest.raises(errors.InsufficientPrivilege):
+                conn.execute(statement)
+
+
+def test_readonly_selects_but_cannot_write(app_env):
+    with login(app_env.port, "app_owner", OWNER_PW) as conn:
+        conn.execute("CREATE TABLE auth.sessions (id serial PRIMARY KEY, token text)")
+        conn.execute("INSERT INTO auth.sessions (token) VALUES ('t1')")
+    password = generated_password(app_env, "reporting")
+    with login(app_env.port, "reporting", password) as conn:
+        assert conn.execute("SELECT token FROM auth.sessions").fetchall() == [("t1",)]
+        assert conn.execute("SELECT last_value FROM auth.sessions_id_seq").fetchone() == (1,)
+        for statement in ("INSERT INTO auth.sessions (token) VALUES ('t2')",
+                          "UPDATE auth.sessions SET token = 'x'", "DELETE FROM auth.sessions",
+                          "SELECT nextval('auth.sessions_id_seq')",
+                          "CREATE TABLE public.mine (id int)"):
+            with pytest.raises(errors.InsufficientPrivilege):
+                conn.execute(statement)
+
+
+def test_public_schema_and_database_are_locked_down(app_env):
+    assert public_may_create(app_env.port) is False
+    grants = sql(app_env.port, "SELECT a.grantee::regrole, a.privilege_type "
+                 "FROM pg_database AS d, aclexplode(d.datacl) AS a "
+                 "WHERE d.datname = 'app' AND a.grantee <> d.datdba ORDER BY 1::text")
+    assert grants.splitlines() == ['"app-user"|CONNECT', "reporting|CONNECT"]  # not PUBLIC
+
+
+def test_undeclared_role_cannot_connect(app_env):
+    sql(app_env.port, "CREATE ROLE stranger LOGIN PASSWORD 'stranger-pw'")
+    with pytest.raises(psycopg.OperationalError, match="permission denied for database"):
+        login(app_env.port, "stranger", "stranger-pw")
+    # It can reach a database the file does not manage, so the refusal above is the ACL's.
+    login(app_env.port, "stranger", "stranger-pw", dbname="postgres").close()
+
+
+def test_wrong_password_is_refused(app_env):
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        login(app_env.port, "app-user", RW_PW + "x")
+
+
+def test_no_declared_user_has_extra_attributes(app_env):
+    rows = sql(app_env.port, "SELECT rolname, rolsuper, rolcreaterole, rolcreatedb, "
+               "rolreplication, rolbypassrls, rolcanlogin FROM pg_roles "
+               "WHERE rolname IN ('app_owner', 'app-user', 'reporting') ORDER BY 1")
+    assert rows.splitlines() == [f"{name}|f|f|f|f|f|t"
+                                 for name in ("app-user", "app_owner", "reporting")]
+
+
+def test_attributes_set_by_hand_are_removed_and_listed_ones_kept(app_env):
+    sql(app_env.port, 'ALTER ROLE "app-user" SUPERUSER CREATEROLE')
+    app_env.data["users"][2]["attributes"] = ["createdb"]
+    app_env.write()
+    converge(app_env)
+    assert sql(app_env.port, "SELECT rolsuper, rolcreaterole FROM pg_roles "
+               "WHERE rolname = 'app-user'") == "f|f"
+    assert sql(app_env.port, "SELECT rolcreatedb FROM pg_roles "
+               "WHERE rolname = 'reporting'") == "t"
+
+
+def test_connection_limit_and_valid_until_applied_and_reset(app_env):
+    assert sql(app_env.port, "SELECT rolconnlimit FROM pg_roles WHERE rolname = 'app-user'") == "7"
+    assert sql(app_env.port, "SELECT rolvaliduntil::date FROM pg_roles "
+               "WHERE rolname = 'reporting'") == "2031-01-01"
+    del app_env.data["users"][1]["connection_limit"]
+    del app_env.data["users"][2]["valid_until"]
+    app_env.write()
+    converge(app_env)
+    assert sql(app_env.port, "SELECT rolconnlimit FROM pg_roles WHERE rolname = 'app-user'") == "-1"
+    assert sql(app_env.port, "SELECT coalesce(rolvaliduntil::text, 'none') FROM pg_roles "
+               "WHERE rolname = 'reporting'") in ("infinity", "none")
+
+
+def test_excess_privileges_granted_by_hand_are_revoked(app_env):
+    with login(app_env.port, "app_owner", OWNER_PW) as conn:
+        conn.execute("CREATE TABLE game.ledger (id serial PRIMARY KEY)")
+    for grant in ('GRANT TRUNCATE, REFERENCES ON game.ledger TO "app-user"',
+                  "GRANT INSERT, DELETE ON game.ledger TO reporting",
+                  "GRANT CREATE ON SCHEMA game TO reporting",
+                  "GRANT CREATE ON SCHEMA public TO PUBLIC",
+                  "GRANT TEMPORARY ON DATABASE app TO PUBLIC",
+                  "ALTER DEFAULT PRIVILEGES FOR ROLE app_owner IN SCHEMA game "
+                  "GRANT TRUNCATE ON TABLES TO reporting"):
+        sql(app_env.port, grant, "app")
+    run = converge(app_env)
+    assert run.changed == ["PostgreSQL access | Access to database app"]
+    assert sql(app_env.port, "SELECT has_table_privilege('app-user', 'game.ledger', 'TRUNCATE'), "
+               "has_table_privilege('reporting', 'game.ledger', 'INSERT'), "
+               "has_table_privilege('reporting', 'game.ledger', 'SELECT'), "
+               "has_schema_privilege('reporting', 'game', 'CREATE'), "
+               "has_database_privilege('reporting', 'app', 'TEMPORARY')", "app") == "f|f|t|f|f"
+    assert public_may_create(app_env.port) is False
+    assert sql(app_env.port, "SELECT count(*) FROM pg_default_acl, aclexplode(defaclacl) AS a "
+               "WHERE a.privilege_type = 'TRUNCATE'", "app") == "0"
+
+
+def test_password_rotation_changes_once(app_env):
+    run = apply(app_env.path, app_env.state_dir,
+                extra_env=passwords({"T_RW_PW": "rotated-pw-2"}))
+    assert run.changed == ["PostgreSQL access | Login roles on " + _server(app_env)]
+    login(app_env.port, "app-user", "rotated-pw-2").close()
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        login(app_env.port, "app-user", RW_PW)
+    again = apply(app_env.path, app_env.state_dir,
+                  extra_env=passwords({"T_RW_PW": "rotated-pw-2"}))
+    assert again.changed == []
+
+
+def test_dash_name_is_quoted_end_to_end(app_env):
+    assert sql(app_env.port, "SELECT count(*) FROM pg_roles WHERE rolname = 'app-user'") == "1"
+    with login(app_env.port, "app-user", RW_PW) as conn:
+        assert conn.execute("SELECT current_user").fetchone() == ("app-user",)
+
+
+def _server(env_file) -> str:
+    return f"15/{env_file.name}:{env_file.port}"
+
+
+def _legacy(env_file, state: str = "present") -> None:
+    users = [u for u in env_file.data["users"] if u["name"] != "legacy"]
+    entry = {"name": "legacy", "state": "absent"} if state == "absent" else {
+        "name": "legacy", "password": {"env": "T_LEGACY_PW"}, "role": "readwrite",
+        "database": "app"}
+    env_file.data["users"] = [*users, entry]
+    env_file.write()
+
+
+def test_absent_role_hands_its_objects_to_the_database_owner(app_env):
+    _legacy(app_env)
+    converge(app_env, {"T_LEGACY_PW": "legacy-pw"})
+    # The role came to own a table (as happens when an app ran migrations as itself).
+    sql(app_env.port, "CREATE TABLE game.history (id int); "
+        "INSERT INTO game.history VALUES (1), (2);"
+        "ALTER TABLE game.history OWNER TO legacy;"
+        "GRANT SELECT ON game.history TO reporting", "app")
+    _legacy(app_env, "absent")
+    converge(app_env)
+    assert sql(app_env.port, "SELECT count(*) FROM pg_roles WHERE rolname = 'legacy'") == "0"
+    assert sql(app_env.port, "SELECT relowner::regrole FROM pg_class "
+               "WHERE oid = 'game.history'::regclass", "app") == "app_owner"
+    assert sql(app_env.port, "SELECT count(*) FROM game.history", "app") == "2"
+
+
+def test_absent_role_owning_objects_nobody_can_receive_is_refused(app_env):
+    _legacy(app_env)
+    converge(app_env, {"T_LEGACY_PW": "legacy-pw"})
+    sql(app_env.port, "CREATE TABLE precious (id int); INSERT INTO precious VALUES (42);"
+        "ALTER TABLE precious OWNER TO legacy")  # in postgres: no declared owner
+    _legacy(app_env, "absent")
+    run = pyinfra("@local", env_file=app_env.path, state_dir=app_env.state_dir,
+                  json_report=False, extra_env=passwords())
+    assert run.returncode != 0
+    output = run.stdout + run.stderr
+    assert "refusing to drop roles" in output and "table precious" in output
+    assert sql(app_env.port, "SELECT count(*) FROM pg_roles WHERE rolname = 'legacy'") == "1"
+    assert sql(app_env.port, "SELECT id FROM precious") == "42"
