@@ -75,3 +75,17 @@ def test_before_any_apply_says_there_is_nothing_yet(env_file):
     proc = certs(env_file)
     assert proc.returncode == 0, proc.stderr
     assert "no certificates yet" in proc.stdout
+
+
+def test_inventory_option_reads_what_each_host_has_installed(env_file, tmp_path):
+    enable_tls(env_file)
+    deploy(env_file)
+    installed = config_dir(env_file) / "server.crt"
+    out = certs(env_file, "--inventory", "@local").stdout
+    assert f"installed:   same certificate, at {installed}" in out
+
+    inventory = tmp_path / "hosts.py"
+    inventory.write_text('hosts = ["unreachable.invalid"]\n')
+    out = certs(env_file, "--inventory", str(inventory)).stdout
+    assert "host unreachable.invalid: no certificate on the controller" in out
+    assert f"installed:   host unreachable at {installed}" in out

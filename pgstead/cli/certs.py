@@ -7,11 +7,19 @@ certificates only: no private key is ever printed.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
 import click
+from pyinfra.api import Config, Host, State
+from pyinfra.api.connect import connect_all, disconnect_all
+from pyinfra.api.exceptions import PyinfraError
+from pyinfra.context import ctx_state
+from pyinfra.facts.files import FileContents
+from pyinfra_cli.inventory import make_inventory
 
 from pgstead.config.load import load_environment
 from pgstead.config.model import Environment
@@ -114,13 +122,46 @@ def renew(env: Environment, only_host: str | None = None) -> list[str]:
     return renewed
 
 
-def installed_on_local(env: Environment) -> tuple[Path, CertInfo | None]:
+def installed_path(env: Environment) -> str:
+    return f"{server_for(env).config_dir}/{TLS_FILES['cert']}"
+
+
+def installed_on_local(env: Environment) -> CertInfo | str:
     """The server certificate the local cluster has installed, read from its config dir."""
-    path = Path(server_for(env).config_dir) / TLS_FILES["cert"]
     try:
-        return path, cert_info(path.read_bytes())
-    except (FileNotFoundError, PkiError):
-        return path, None
+        return cert_info(Path(installed_path(env)).read_bytes())
+    except FileNotFoundError:
+        return "none"
+    except PkiError:
+        return "unreadable"
+
+
+def installed_on_inventory(env: Environment, inventory: str) -> dict[str, CertInfo | str]:
+    """Each inventory host's installed server certificate, read through pyinfra's connectors
+    (the same SSH settings as a deploy); a string says why there is none."""
+    state = State()
+    # pyinfra's inventory files run inside a pyinfra state, as under its own CLI.
+    with ctx_state.use(state):
+        state.init(make_inventory(inventory, cwd=os.getcwd()), Config())
+        with contextlib.suppress(PyinfraError):  # all failed: each is reported unreachable
+            connect_all(state)
+        try:
+            return {host.name: _installed_on(host, state, installed_path(env))
+                    for host in state.inventory}
+        finally:
+            disconnect_all(state)
+
+
+def _installed_on(host: Host, state: State, path: str) -> CertInfo | str:
+    if host not in state.activated_hosts:
+        return "host unreachable"
+    lines = host.get_fact(FileContents, path=path)
+    if lines is None:
+        return "none"
+    try:
+        return cert_info("\n".join(lines).encode())
+    except PkiError:
+        return "unreadable"
 
 
 def _describe(cert: ListedCert) -> list[str]:
@@ -137,10 +178,9 @@ def _describe(cert: ListedCert) -> list[str]:
     return lines
 
 
-def _describe_installed(path: Path, installed: CertInfo | None,
-                        kept: ListedCert | None) -> str:
-    if installed is None:
-        return f"  installed:   none at {path}"
+def _describe_installed(path: str, installed: CertInfo | str, kept: ListedCert | None) -> str:
+    if isinstance(installed, str):
+        return f"  installed:   {installed} at {path}"
     if kept is not None and installed.fingerprint_sha256 == kept.info.fingerprint_sha256:
         return f"  installed:   same certificate, at {path}"
     return (f"  installed:   a different certificate at {path} (fingerprint "
@@ -154,11 +194,14 @@ def _describe_installed(path: Path, installed: CertInfo | None,
               help="Re-issue host and client certificates now; the next apply installs them.")
 @click.option("--host", "only_host", metavar="NAME",
               help="Only this inventory host's certificate (and the CA).")
-def certs(file: str, renew_now: bool, only_host: str | None) -> None:
+@click.option("--inventory", metavar="INVENTORY",
+              help="Also read the certificate installed on each host of this pyinfra inventory.")
+def certs(file: str, renew_now: bool, only_host: str | None, inventory: str | None) -> None:
     """List the CA, server and client certificates of FILE's environment.
 
     Shows subject, SANs, days left, SHA-256 fingerprint and whether the next apply re-issues
-    each one; for the @local host, also the certificate its cluster has installed.
+    each one. The certificate a host has installed is shown for @local (read directly) and,
+    with --inventory, for every host of that inventory (read over its connector).
     """
     env = load_environment(file, resolve_secrets=False)
     if not env.tls.enabled:
@@ -169,12 +212,26 @@ def certs(file: str, renew_now: bool, only_host: str | None) -> None:
         click.echo("re-issued: " + (", ".join(renewed) if renewed else "nothing (no host "
                    "certificate on the controller yet: apply first)"))
     listed = controller_certificates(env, only_host)
-    if not listed:
+    if inventory:
+        installed = installed_on_inventory(env, inventory)
+    else:
+        # Without an inventory only this machine is looked at, and only a file that is there.
+        local = installed_on_local(env)
+        installed = {} if isinstance(local, str) else {LOCAL_HOST: local}
+    if only_host:
+        installed = {name: found for name, found in installed.items() if name == only_host}
+    if not listed and not installed:
         click.echo(f"no certificates yet under {pki_dir(env)}: an apply creates them")
         return
     if only_host and not any(c.kind == "host" for c in listed):
         click.echo(f"no server certificate for host {only_host!r} on the controller yet")
+    path = installed_path(env)
     for cert in listed:
         click.echo("\n".join(_describe(cert)))
-        if cert.kind == "host" and cert.name == LOCAL_HOST:
-            click.echo(_describe_installed(*installed_on_local(env), cert))
+        looked_at = cert.name in installed or (not inventory and cert.name == LOCAL_HOST)
+        if cert.kind == "host" and looked_at:
+            found = installed.pop(cert.name, "none")
+            click.echo(_describe_installed(path, found, cert))
+    for name, found in installed.items():
+        click.echo(f"host {name}: no certificate on the controller")
+        click.echo(_describe_installed(path, found, None))
