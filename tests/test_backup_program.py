@@ -1,0 +1,527 @@
+"""The host backup program on a real PostgreSQL 15 cluster: dumps, verification, retention,
+failure handling and restore, run as the postgres user exactly as cron runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from pgstead import PROJECT_ROOT
+from pgstead.backup_config import render_backup_config
+from pgstead.config.model import Backups
+
+HOST_DIR = PROJECT_ROOT / "pgstead" / "data" / "host"
+BACKUP = HOST_DIR / "pgstead-backup"
+RESTORE = HOST_DIR / "pgstead-restore"
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+SET_NAME = r"^[0-9]{8}T[0-9]{6}Z$"
+
+
+class Cluster:
+    """A throwaway 15/<name> cluster; loopback TCP is trusted so the test can connect as root."""
+
+    def __init__(self, name: str, port: int) -> None:
+        self.name = name
+        self.port = port
+
+    def create(self) -> None:
+        self.drop()
+        subprocess.run(
+            ["pg_createcluster", "15", self.name, "--port", str(self.port), "--start",
+             "--", "--auth-local=peer", "--auth-host=trust"],
+            check=True, capture_output=True,
+        )
+
+    def drop(self) -> None:
+        subprocess.run(["pg_dropcluster", "--stop", "15", self.name],
+                       check=False, capture_output=True)
+
+    def ctl(self, action: str) -> None:
+        subprocess.run(["pg_ctlcluster", "15", self.name, action], check=True,
+                       capture_output=True)
+
+    def connect(self, dbname: str = "postgres") -> psycopg.Connection:
+        return psycopg.connect(host="127.0.0.1", port=self.port, user="postgres",
+                               dbname=dbname, autocommit=True)
+
+    def query(self, query: str | sql.Composable, dbname: str = "postgres") -> list[tuple]:
+        with self.connect(dbname) as conn:
+            cur = conn.execute(query)
+            return cur.fetchall() if cur.description else []
+
+    def databases(self) -> set[str]:
+        return {r[0] for r in self.query("SELECT datname FROM pg_database")}
+
+
+def populate(cluster: Cluster, dbname: str) -> None:
+    """A database with an owner role, schemas, an oddly named table, a partitioned table."""
+    cluster.query(
+        "DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'app_owner') "
+        "THEN CREATE ROLE app_owner; END IF; END$$"
+    )
+    cluster.query(sql.SQL("CREATE DATABASE {} OWNER app_owner").format(sql.Identifier(dbname)))
+    with cluster.connect(dbname) as conn:
+        conn.execute("SET ROLE app_owner")
+        conn.execute("CREATE SCHEMA game")
+        conn.execute("CREATE TABLE t (id int PRIMARY KEY, v text, j jsonb)")
+        conn.execute(
+            "INSERT INTO t SELECT g, md5(g::text), jsonb_build_object('g', g) "
+            "FROM generate_series(1, 2000) g"
+        )
+        conn.execute('CREATE TABLE game."Weird Table" (id serial, "Odd Col" text)')
+        conn.execute(
+            """INSERT INTO game."Weird Table" ("Odd Col") VALUES ('a'), ('b''s'), (E'tab\\there')"""
+        )
+        conn.execute("CREATE TABLE game.empty (id int)")
+        conn.execute("CREATE TABLE game.events (at date, n int) PARTITION BY RANGE (at)")
+        conn.execute(
+            "CREATE TABLE game.events_2026 PARTITION OF game.events "
+            "FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')"
+        )
+        conn.execute(
+            "INSERT INTO game.events SELECT date '2026-01-01' + g % 300, g "
+            "FROM generate_series(1, 500) g"
+        )
+
+
+def row_counts(cluster: Cluster, dbname: str) -> dict[str, int]:
+    """Exact row counts keyed like the program's manifest: the quoted schema.table name."""
+    tables = cluster.query(
+        "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+        "AND n.nspname !~ '^pg_toast'",
+        dbname,
+    )
+    counts = {}
+    for schema, table in tables:
+        query = sql.SQL("SELECT count(*) FROM {}.{}").format(
+            sql.Identifier(schema), sql.Identifier(table))
+        key = cluster.query(sql.SQL("SELECT format('%I.%I', {}::text, {}::text)").format(
+            sql.Literal(schema), sql.Literal(table)))[0][0]
+        counts[key] = cluster.query(query, dbname)[0][0]
+    return counts
+
+
+def content_checksum(cluster: Cluster, dbname: str) -> str:
+    return cluster.query("SELECT md5(string_agg(t::text, ',' ORDER BY id)) FROM t", dbname)[0][0]
+
+
+class BackupArea:
+    """A postgres-owned scratch area with a config file and BACKUP_DIR, and ways to run the
+    programs in it as postgres."""
+
+    def __init__(self, cluster: Cluster, **settings) -> None:
+        self.cluster = cluster
+        self.base = Path(tempfile.mkdtemp(prefix="pgstead-bk-"))
+        self.dir = self.base / "backups"
+        self.config = self.base / "backup.conf"
+        self.dir.mkdir()
+        shutil.chown(self.base, "postgres", "postgres")
+        shutil.chown(self.dir, "postgres", "postgres")
+        self.configure(**settings)
+
+    def configure(self, **settings) -> None:
+        backups = replace(Backups(enabled=True, dir=str(self.dir)), **settings)
+        self.config.write_text(
+            render_backup_config("bk", backups, port=self.cluster.port, major=15))
+        shutil.chown(self.config, "postgres", "postgres")
+
+    def run(self, *args: str, program: Path = BACKUP) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["runuser", "-u", "postgres", "--", "bash", str(program), "--config",
+             str(self.config), *args],
+            capture_output=True, text=True, timeout=300,
+        )
+
+    def backup(self, *args: str) -> subprocess.CompletedProcess:
+        proc = self.run(*args)
+        assert proc.returncode == 0, proc.stderr + self.log()
+        return proc
+
+    def restore(self, *args: str) -> subprocess.CompletedProcess:
+        return self.run(*args, program=RESTORE)
+
+    def log(self) -> str:
+        path = self.dir / "pgstead-backup.log"
+        return path.read_text() if path.exists() else ""
+
+    def last_run(self) -> dict:
+        return json.loads((self.dir / "last-run.json").read_text())
+
+    def sets(self, db: str) -> list[Path]:
+        return sorted(p for p in (self.dir / db).iterdir() if not p.name.startswith("."))
+
+    def good_sets(self, db: str) -> list[Path]:
+        return [p for p in self.sets(db) if not p.name.endswith(".failed")]
+
+    def manifest(self, set_dir: Path) -> dict:
+        return json.loads((set_dir / "manifest.json").read_text())
+
+    def listing(self) -> list[dict]:
+        return [json.loads(line) for line in self.backup("--list").stdout.splitlines()]
+
+    def remove(self) -> None:
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    c = Cluster("bk_t", 5631)
+    c.create()
+    populate(c, "app")
+    yield c
+    c.drop()
+
+
+@pytest.fixture
+def area(cluster):
+    made: list[BackupArea] = []
+
+    def make(**settings) -> BackupArea:
+        a = BackupArea(cluster, **settings)
+        made.append(a)
+        return a
+
+    yield make
+    for a in made:
+        a.remove()
+
+
+def as_postgres(*argv: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(["runuser", "-u", "postgres", "--", *argv], check=True,
+                          capture_output=True, text=True, **kwargs)
+
+
+# ---------------------------------------------------------------- a backup run
+
+
+def test_run_makes_verified_sets_for_every_database_and_globals(cluster, area):
+    a = area(databases=None)
+    a.backup()
+
+    run = a.last_run()
+    assert run["status"] == "ok" and run["error"] is None
+    assert {d["db"] for d in run["databases"]} == {"app", "postgres"}
+    assert all(d["verified"] for d in run["databases"])
+    assert run["globals"]["status"] == "ok"
+
+    for db in ("app", "postgres", "_globals"):
+        (only,) = a.sets(db)
+        assert only.name == run["globals"]["set"]
+        subprocess.run(["sha256sum", "--quiet", "--strict", "-c", "SHA256SUMS"], cwd=only,
+                       check=True)
+    globals_sql = subprocess.run(
+        ["zstd", "-dc", str(a.sets("_globals")[0] / "globals.sql.zst")],
+        check=True, capture_output=True, text=True).stdout
+    assert "CREATE ROLE app_owner" in globals_sql
+
+    manifest = a.manifest(a.sets("app")[0])
+    assert manifest["verified"] is True and manifest["error"] is None
+    assert manifest["db"] == "app" and manifest["format"] == "custom"
+    assert manifest["tables"] == row_counts(cluster, "app")
+    assert manifest["row_total"] == sum(row_counts(cluster, "app").values())
+    assert {f["name"] for f in manifest["files"]} >= {"database.dump.zst", "SHA256SUMS"}
+    assert not any(n.startswith("pgstead_verify_") for n in cluster.databases())
+
+
+def test_dump_restores_with_identical_rows_and_content(cluster, area):
+    a = area()
+    a.backup()
+    dump = a.sets("app")[0] / "database.dump.zst"
+    cluster.query("DROP DATABASE IF EXISTS app_copy")
+    cluster.query("CREATE DATABASE app_copy TEMPLATE template0")
+    try:
+        as_postgres("bash", "-c",
+                    f"zstd -dc {dump} | {PG_BIN}/pg_restore --exit-on-error "
+                    f"-p {cluster.port} -d app_copy")
+        assert row_counts(cluster, "app_copy") == row_counts(cluster, "app")
+        assert content_checksum(cluster, "app_copy") == content_checksum(cluster, "app")
+    finally:
+        cluster.query("DROP DATABASE IF EXISTS app_copy WITH (FORCE)")
+
+
+@pytest.mark.parametrize(
+    ("fmt", "compression", "dump_file", "effective"),
+    [
+        ("custom", "zstd", "database.dump.zst", "zstd"),
+        ("custom", "gzip", "database.dump", "gzip"),
+        ("custom", "none", "database.dump", "none"),
+        # pg_dump 15 has no built-in zstd: a directory dump falls back to its built-in gzip.
+        ("directory", "zstd", "database.dir", "gzip"),
+        ("directory", "gzip", "database.dir", "gzip"),
+        ("directory", "none", "database.dir", "none"),
+        ("plain", "zstd", "database.sql.zst", "zstd"),
+        ("plain", "gzip", "database.sql.gz", "gzip"),
+        ("plain", "none", "database.sql", "none"),
+    ],
+)
+def test_every_format_and_compression_verifies(cluster, area, fmt, compression, dump_file,
+                                               effective):
+    a = area(databases=("app",), format=fmt, compression=compression)
+    a.backup()
+    (set_dir,) = a.sets("app")
+    assert (set_dir / dump_file).exists()
+    manifest = a.manifest(set_dir)
+    assert manifest["verified"] is True
+    assert manifest["format"] == fmt and manifest["compression"] == effective
+    assert manifest["tables"]['game."Weird Table"'] == 3
+
+
+def test_retention_keeps_the_newest_sets(cluster, area):
+    a = area(databases=("app",), keep=2, verify=False)
+    for _ in range(4):
+        a.backup()
+    names = [p.name for p in a.sets("app")]
+    assert len(names) == 2
+    all_runs = [line.split("into ")[-1].rsplit("/", 1)[-1]
+                for line in a.log().splitlines() if "backed up app into" in line]
+    assert names == all_runs[-2:]
+    assert len(a.sets("_globals")) == 2
+
+
+def test_list_prints_every_set_as_json(cluster, area):
+    a = area(databases=("app",))
+    a.backup()
+    rows = a.listing()
+    kinds = {r["kind"] for r in rows}
+    assert kinds == {"database", "globals"}
+    (app,) = [r for r in rows if r["db"] == "app"]
+    assert app["status"] == "ok" and app["verified"] is True and app["size_bytes"] > 0
+    assert app["set"] == a.sets("app")[0].name
+
+
+def test_backup_is_consistent_while_the_database_is_written(cluster, area):
+    cluster.query("CREATE TABLE IF NOT EXISTS busy (id bigserial, at timestamptz DEFAULT now())",
+                  "app")
+    stop = threading.Event()
+
+    def write() -> None:
+        with cluster.connect("app") as conn:
+            while not stop.is_set():
+                conn.execute("INSERT INTO busy DEFAULT VALUES")
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        a = area(databases=("app",), format="directory", jobs=2)
+        a.backup()
+    finally:
+        stop.set()
+        writer.join()
+    manifest = a.manifest(a.sets("app")[0])
+    assert manifest["verified"] is True
+    assert 0 < manifest["tables"]["public.busy"] < row_counts(cluster, "app")["public.busy"]
+    cluster.query("DROP TABLE busy", "app")
+
+
+# ---------------------------------------------------------------- verification catches bad sets
+
+
+def test_verify_set_confirms_a_good_set(cluster, area):
+    a = area(databases=("app",))
+    a.backup()
+    (set_dir,) = a.sets("app")
+    proc = a.run("--verify-set", f"app/{set_dir.name}")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["verified"] is True
+
+
+def test_verify_set_catches_a_truncated_dump(cluster, area):
+    a = area(databases=("app",), format="custom", compression="none")
+    a.backup()
+    (set_dir,) = a.sets("app")
+    dump = set_dir / "database.dump"
+    os.truncate(dump, dump.stat().st_size // 2)
+
+    proc = a.run("--verify-set", f"app/{set_dir.name}")
+
+    assert proc.returncode == 1
+    assert "checksum mismatch" in proc.stderr
+    assert not set_dir.exists()
+    failed = set_dir.with_name(set_dir.name + ".failed")
+    manifest = a.manifest(failed)
+    assert manifest["verified"] is False and "checksum mismatch" in manifest["error"]
+    assert [r["status"] for r in a.listing() if r["db"] == "app"] == ["failed"]
+
+
+def test_verify_set_catches_a_dump_that_does_not_restore(cluster, area):
+    a = area(databases=("app",), format="plain", compression="none")
+    a.backup()
+    (set_dir,) = a.sets("app")
+    dump = set_dir / "database.sql"
+    # A dump cut short, with checksums that match it: only a restore can tell.
+    dump.write_text(dump.read_text()[: dump.stat().st_size // 2])
+    subprocess.run(["bash", "-c", "sha256sum database.sql database.tsv row-counts.tsv "
+                    "> SHA256SUMS"], cwd=set_dir, check=True)
+
+    proc = a.run("--verify-set", f"app/{set_dir.name}")
+
+    assert proc.returncode == 1
+    manifest = a.manifest(set_dir.with_name(set_dir.name + ".failed"))
+    assert manifest["verified"] is False
+    assert "does not restore" in manifest["error"] or "row counts" in manifest["error"]
+    assert not any(n.startswith("pgstead_verify_") for n in cluster.databases())
+
+
+def test_verify_set_catches_missing_rows(cluster, area):
+    a = area(databases=("app",))
+    a.backup()
+    (set_dir,) = a.sets("app")
+    counts = set_dir / "row-counts.tsv"
+    # The source had one more row than the dump holds.
+    counts.write_text(counts.read_text().replace('"public.t"\t2000', '"public.t"\t2001'))
+    subprocess.run(["bash", "-c", "sha256sum database.dump.zst database.tsv row-counts.tsv "
+                    "> SHA256SUMS"], cwd=set_dir, check=True)
+
+    proc = a.run("--verify-set", f"app/{set_dir.name}")
+
+    assert proc.returncode == 1
+    assert "row counts" in proc.stderr and "public.t" in proc.stderr
+
+
+def test_retention_removes_nothing_after_a_failed_run(cluster, area):
+    a = area(databases=("app",), keep=1)
+    a.backup()
+    (first,) = a.sets("app")
+    a.configure(databases=("app", "no_such_db"), keep=1)
+    proc = a.run()
+    assert proc.returncode == 1
+    assert first.exists() and len(a.good_sets("app")) == 2
+    assert "no_such_db" in a.last_run()["error"]
+
+
+# ---------------------------------------------------------------- failures
+
+
+@pytest.fixture
+def stoppable_cluster():
+    c = Cluster("bk_down", 5632)
+    c.create()
+    populate(c, "app")
+    yield c
+    c.drop()
+
+
+def test_server_down_fails_and_keeps_older_sets(stoppable_cluster):
+    a = BackupArea(stoppable_cluster, databases=None)
+    try:
+        a.backup()
+        before = sorted(str(p) for p in a.dir.rglob("*"))
+        stoppable_cluster.ctl("stop")
+
+        proc = a.run()
+
+        assert proc.returncode == 1
+        assert "cannot connect to PostgreSQL" in proc.stderr
+        assert "cannot connect to PostgreSQL" in a.log()
+        run = a.last_run()
+        assert run["status"] == "failed" and "5632" in run["error"]
+        after = sorted(str(p) for p in a.dir.rglob("*"))
+        assert after == before
+    finally:
+        a.remove()
+
+
+def test_unwritable_backup_dir_is_refused_clearly(cluster, area):
+    a = area()
+    a.dir.chmod(0o555)
+    proc = a.run()
+    assert proc.returncode == 1
+    assert "is not writable by user postgres" in proc.stderr
+    assert not any(a.dir.iterdir())
+
+
+def test_missing_compressor_is_named(cluster, area):
+    a = area(compression="zstd")
+    # The program looks tools up on PATH; a PATH without zstd is a host without it.
+    bare = a.base / "bin"
+    bare.mkdir()
+    for tool in Path("/usr/bin").iterdir():
+        if not tool.name.startswith("zstd"):
+            (bare / tool.name).symlink_to(tool)
+    proc = subprocess.run(
+        ["runuser", "-u", "postgres", "--", "env", f"PATH={bare}", "bash", str(BACKUP),
+         "--config", str(a.config)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 1
+    assert "apt-get install zstd" in proc.stderr
+    assert a.last_run()["status"] == "failed"
+
+
+def test_second_concurrent_run_exits_75(cluster, area):
+    a = area(databases=None)
+    first = subprocess.Popen(
+        ["runuser", "-u", "postgres", "--", "bash", str(BACKUP), "--config", str(a.config)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 30
+    while not list(a.dir.glob("*/.*.partial")):
+        assert first.poll() is None, "the first run ended before it could be overlapped"
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+    second = a.run()
+
+    assert second.returncode == 75
+    assert "another pgstead-backup or pgstead-restore is running" in second.stderr
+    assert first.wait(timeout=120) == 0
+    assert a.last_run()["status"] == "ok"
+
+
+def test_bad_config_is_a_usage_error(cluster, area):
+    a = area()
+    a.config.write_text(a.config.read_text().replace("FORMAT=custom", "FORMAT=tar"))
+    proc = a.run()
+    assert proc.returncode == 2
+    assert "FORMAT must be custom, directory or plain" in proc.stderr
+
+
+# ---------------------------------------------------------------- the rendered config
+
+
+def test_config_quotes_every_value_and_keeps_names_with_spaces():
+    text = render_backup_config(
+        "prod", Backups(dir="/var/backups/pg stead", databases=("app", "my db", "it's")),
+        port=5433, major=16,
+        pg_exec="docker compose -f '/opt/x y/compose.yaml' exec -T -u postgres postgres")
+    script = text + 'printf "%s\\n" "$BACKUP_DIR" "${DATABASES[@]}" "${PG_EXEC[@]}" "$PG_BINDIR"'
+    out = subprocess.run(["bash", "-c", script], check=True, capture_output=True,
+                         text=True).stdout.splitlines()
+    assert out == ["/var/backups/pg stead", "app", "my db", "it's",
+                   "docker", "compose", "-f", "/opt/x y/compose.yaml", "exec", "-T", "-u",
+                   "postgres", "postgres", ""]
+
+
+def test_config_all_databases_and_native_bindir():
+    text = render_backup_config("prod", Backups(), port=5432, major=15)
+    assert "DATABASES_ALL=1\n" in text and "DATABASES=()\n" in text
+    assert "PG_BINDIR=/usr/lib/postgresql/15/bin\n" in text
+    assert "PG_EXEC=()\n" in text and "VERIFY=1\n" in text
+
+
+@pytest.mark.parametrize(
+    ("backups", "pg_exec", "message"),
+    [
+        (Backups(format="tar"), "", "backups.format"),
+        (Backups(compression="lz4"), "", "backups.compression"),
+        (Backups(keep=0), "", "backups.keep"),
+        (Backups(dir="relative/dir"), "", "absolute"),
+        (Backups(databases=()), "", "empty list"),
+        (Backups(format="directory"), "docker compose exec -T postgres", "directory"),
+    ],
+)
+def test_config_refuses_what_the_program_cannot_do(backups, pg_exec, message):
+    with pytest.raises(ValueError, match=message):
+        render_backup_config("prod", backups, port=5432, major=15, pg_exec=pg_exec)
