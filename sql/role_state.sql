@@ -1,7 +1,7 @@
 -- The managed roles as the server knows them, one JSON document.
 -- A password shows only as its salt, iteration count and a sha256 of the stored verifier:
 -- the controller recomputes the verifier with that salt and compares digests, so neither the
--- password nor its verifier ever appears in pyinfra's fact output.
+-- password nor its verifier ever appears in the fact output pyinfra prints.
 -- wanted: a JSON array of objects with name and valid_until, one per declared user.
 WITH wanted AS (
   SELECT w.name, coalesce(w.valid_until, 'infinity')::timestamptz AS valid_until

@@ -1,0 +1,127 @@
+"""A password rotation leaks neither the password nor its verifier: output, command lines, log."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from pgstead import scram
+from tests.clusters import sql
+from tests.pgstead_run import apply, pyinfra
+from tests.test_access import access_data, passwords
+
+ROTATED = "rotated-Secret-7f3e-on-stdin-only"
+
+
+@pytest.fixture
+def logged_env(env_file):
+    """The access environment with every statement logged, converged once."""
+    env_file.data.update(access_data(env_file.port))
+    env_file.data["postgres"]["settings"].update(
+        {"log_statement": "all", "log_min_duration_statement": "0"})
+    env_file.write()
+    apply(env_file.path, env_file.state_dir, extra_env=passwords())
+    return env_file
+
+
+def stored_verifier(env_file, role: str = "app-user") -> str:
+    return sql(env_file.port, f"SELECT rolpassword FROM pg_authid WHERE rolname = '{role}'")
+
+
+def secrets_of(verifier: str) -> list[str]:
+    """The rotated password and every part of its verifier that could give it away."""
+    parsed = scram.parse(verifier)
+    assert parsed is not None and scram.verifies(verifier, ROTATED)
+    stored_key, server_key = verifier.rsplit("$", 1)[1].split(":")
+    return [ROTATED, verifier, stored_key, server_key]
+
+
+def assert_absent(haystack: str, needles: list[str], where: str) -> None:
+    for needle in needles:
+        assert needle not in haystack, f"{where} shows a secret ({needle[:6]}...)"
+
+
+def test_rotation_output_at_every_verbosity_shows_no_secret(logged_env):
+    run = pyinfra("@local", "-vvv", "--diff", env_file=logged_env.path,
+                  state_dir=logged_env.state_dir, json_report=False,
+                  extra_env=passwords({"T_RW_PW": ROTATED}))
+    assert run.returncode == 0, run.stderr[-3000:]
+    first = stored_verifier(logged_env)
+    output = run.stdout + run.stderr
+    assert "Login roles on" in output and "password" in output  # the change was reported
+    assert_absent(output, secrets_of(first), "pyinfra -vvv --diff")
+    # --debug as well, on a second rotation away and back.
+    away = pyinfra("@local", "-vvv", "--debug", env_file=logged_env.path,
+                   state_dir=logged_env.state_dir, json_report=False,
+                   extra_env=passwords({"T_RW_PW": ROTATED + "-2"}))
+    assert away.returncode == 0, away.stderr[-3000:]
+    back = pyinfra("@local", "-vvv", "--debug", env_file=logged_env.path,
+                   state_dir=logged_env.state_dir, json_report=False,
+                   extra_env=passwords({"T_RW_PW": ROTATED}))
+    assert back.returncode == 0, back.stderr[-3000:]
+    debug_output = away.stdout + away.stderr + back.stdout + back.stderr
+    assert_absent(debug_output, secrets_of(stored_verifier(logged_env)), "pyinfra --debug")
+    assert_absent(debug_output, [ROTATED + "-2"], "pyinfra --debug")
+
+
+class CommandLineSampler(threading.Thread):
+    """Reads every process's command line every few milliseconds until stopped."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.seen: set[str] = set()
+        self.rounds = 0
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            for pid in os.listdir("/proc"):
+                if not pid.isdigit():
+                    continue
+                try:
+                    raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+                except OSError:
+                    continue
+                if raw:
+                    self.seen.add(raw.replace(b"\0", b" ").decode("utf-8", "replace"))
+            self.rounds += 1
+            time.sleep(0.002)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join()
+
+
+def test_rotation_puts_no_secret_on_any_command_line(logged_env):
+    sampler = CommandLineSampler()
+    sampler.start()
+    try:
+        run = apply(logged_env.path, logged_env.state_dir,
+                    extra_env=passwords({"T_RW_PW": ROTATED}))
+    finally:
+        sampler.stop()
+    assert run.changed == [f"PostgreSQL access | Login roles on 15/{logged_env.name}:"
+                           f"{logged_env.port}"]
+    assert sampler.rounds > 20
+    assert any("psql" in line for line in sampler.seen), "the sampler saw no psql run"
+    assert_absent("\n".join(sampler.seen), secrets_of(stored_verifier(logged_env)),
+                  "a process command line")
+
+
+def test_rotation_leaves_no_secret_in_the_server_log(logged_env):
+    log = Path(f"/var/log/postgresql/postgresql-15-{logged_env.name}.log")
+    before = log.stat().st_size
+    apply(logged_env.path, logged_env.state_dir, extra_env=passwords({"T_RW_PW": ROTATED}))
+    # A statement of ours after the rotation, so the log is known to be flushed and working.
+    sql(logged_env.port, "SELECT 'pgstead-leak-test-marker'")
+    with log.open("rb") as f:
+        f.seek(before)
+        written = f.read().decode("utf-8", "replace")
+    assert "pgstead-leak-test-marker" in written
+    assert "json_build_object" in written  # the facts' queries were logged: logging was on
+    assert_absent(written, secrets_of(stored_verifier(logged_env)), "the server log")
+    assert "ALTER ROLE" not in written
