@@ -9,7 +9,10 @@ import secrets
 import socket
 import ssl
 import struct
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -20,7 +23,7 @@ from cryptography.hazmat.primitives import hashes
 from pgstead.pki import cert_info, ensure_ca, issue_server_cert, server_cert_paths
 from pgstead.pki.files import KEY_MODE, write_atomic
 from tests.clusters import postmaster_start
-from tests.pgstead_run import apply
+from tests.pgstead_run import ROOT, apply, pyinfra
 
 PASSWORD = secrets.token_urlsafe(18)  # this test run's only; reaches pgstead through $TLS_PW
 DATABASE = "tlsapp"
@@ -229,3 +232,72 @@ def test_ready_host_certificate_is_installed_as_given_with_a_warning(env_file, t
     assert (config_dir(env_file) / "server.crt").read_bytes() == cert
     assert fingerprint(served_certificate(env_file.port)) == cert_info(cert).fingerprint_sha256
     assert deploy(env_file).changed == []
+
+
+@pytest.fixture
+def vm(tmp_path) -> Iterator[tuple[str, Path]]:
+    """A fresh-VM container (pgstead/host) on a network of its own: (address, ssh key)."""
+    images = pytest.importorskip("tests.test_images")
+    if not images._docker_answers():
+        pytest.skip("Docker engine not running; run .ci/services")
+    images.require_image(images.HOST_IMAGE)
+    key = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    network, name = images.unique("pgstead-tls-net"), images.unique("pgstead-tls-vm")
+    images.docker("network", "create", network)
+    try:
+        images.docker("run", "--detach", "--name", name, "--hostname", "db-vm",
+                      "--network", network, "--env",
+                      f"AUTHORIZED_KEY={key.with_suffix('.pub').read_text().strip()}",
+                      images.HOST_IMAGE)
+        template = f'{{{{(index .NetworkSettings.Networks "{network}").IPAddress}}}}'
+        address = images.docker("inspect", "-f", template, name).stdout.strip()
+        target = images.Host(name, address)
+        images.wait_until(lambda: images.ssh(key, "deploy", target, "true").returncode == 0,
+                          "ssh login as deploy", name, timeout=60)
+        yield address, key
+    finally:
+        images.docker("rm", "--force", "--volumes", name, check=False)
+        images.docker("network", "rm", network, check=False)
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_ssh_host_with_sudo_gets_its_address_in_the_certificate_and_verifies(
+        env_file, vm, tmp_path):
+    address, key = vm
+    enable_tls(env_file, server_names=["db.example.com"])
+    env_file.data["postgres"]["listen_addresses"] = ["*"]
+    for rule in env_file.data["hba"]:
+        rule["address"] = "0.0.0.0/0"
+    env_file.write()
+    inventory = tmp_path / "vm.py"
+    inventory.write_text(
+        f"hosts = [('db-vm', {{'ssh_hostname': {address!r}, 'ssh_user': 'deploy',\n"
+        f"    'ssh_key': {str(key)!r}, '_sudo': True, 'ssh_known_hosts_file': '/dev/null',\n"
+        f"    'ssh_strict_host_key_checking': 'off', 'pgstead_env': {str(env_file.path)!r}}})]\n"
+    )
+    first = pyinfra(str(inventory), state_dir=env_file.state_dir,
+                    extra_env={"TLS_PW": PASSWORD})
+    assert first.returncode == 0, first.stderr[-6000:]
+    crt, _ = server_cert_paths(pki(env_file), "db-vm")
+    # Listening on "*" includes the loopback interface, so the localhost names come too.
+    assert cert_info(crt.read_bytes()).sans == (
+        "db-vm", address, "localhost", "127.0.0.1", "::1", "db.example.com")
+    ca = pki(env_file) / "ca.crt"
+    with connect(env_file, ca, host=address) as conn:
+        assert conn.execute("SELECT current_user").fetchone() == (PASSWORD_USER,)
+    with pytest.raises(psycopg.OperationalError, match="does not match host name"):
+        connect(env_file, ca, host="db-other.example.com", hostaddr=address)
+    second = pyinfra(str(inventory), state_dir=env_file.state_dir,
+                     extra_env={"TLS_PW": PASSWORD})
+    assert second.returncode == 0, second.stderr[-6000:]
+    assert second.changed == [], f"second apply changed: {second.changed}"
+    # `pgstead certs --inventory` reads the installed certificate over the same ssh settings.
+    listing = subprocess.run(
+        [sys.executable, "-m", "pgstead.cli", "certs", str(env_file.path),
+         "--inventory", str(inventory)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PGSTEAD_STATE_DIR": str(env_file.state_dir)})
+    assert "host db-vm:" in listing.stdout
+    assert "installed:   same certificate" in listing.stdout, listing.stdout + listing.stderr
