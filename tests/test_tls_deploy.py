@@ -215,6 +215,41 @@ def test_bring_your_own_ca(env_file, tmp_path):
     assert deploy(env_file).changed == []
 
 
+def test_new_server_name_reissues_the_certificate_and_it_verifies_by_that_name(env_file):
+    enable_tls(env_file)
+    deploy(env_file)
+    started = postmaster_start(env_file.port)
+    enable_tls(env_file, server_names=["db.example.com"])
+    assert any("TLS" in name for name in deploy(env_file).changed)
+    crt, _ = server_cert_paths(pki(env_file), "@local")
+    wait_for_served(env_file.port, cert_info(crt.read_bytes()).fingerprint_sha256)
+    with connect(env_file, pki(env_file) / "ca.crt", host="db.example.com",
+                 hostaddr="127.0.0.1") as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    assert postmaster_start(env_file.port) == started
+
+
+def test_switching_to_your_own_ca_reissues_and_installs_its_root(env_file, tmp_path):
+    enable_tls(env_file)
+    deploy(env_file)
+    company = tmp_path / "company-ca"
+    ca_cert, _ = ensure_ca(company, "company")
+    enable_tls(env_file, ca={"cert": str(company / "ca.crt"), "key": str(company / "ca.key")})
+    run = deploy(env_file)
+    assert "signed by another CA" in run.stderr
+    assert (config_dir(env_file) / "root.crt").read_bytes() == ca_cert
+    crt, _ = server_cert_paths(pki(env_file), "@local")
+    wait_for_served(env_file.port, cert_info(crt.read_bytes()).fingerprint_sha256)
+    with connect(env_file, company / "ca.crt") as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    # Client certificates follow the CA too: the cert user logs in with a re-issued one.
+    clients = pki(env_file) / "clients"
+    with connect(env_file, company / "ca.crt", user=CERT_USER, password=None,
+                 sslcert=str(clients / f"{CERT_USER}.crt"),
+                 sslkey=str(clients / f"{CERT_USER}.key")) as conn:
+        assert conn.execute("SELECT current_user").fetchone() == (CERT_USER,)
+
+
 def test_ready_host_certificate_is_installed_as_given_with_a_warning(env_file, tmp_path):
     company = tmp_path / "company-ca"
     ca_cert, ca_key = ensure_ca(company, "company")
