@@ -13,7 +13,9 @@ from pyinfra import host  # noqa: E402
 
 from pgstead.deploy_env import environment_for, environment_path  # noqa: E402
 from roles.access import access  # noqa: E402
+from roles.backups import backups  # noqa: E402
 from roles.cluster import cluster  # noqa: E402
+from roles.compose import compose  # noqa: E402
 from roles.install import install  # noqa: E402
 from roles.settings import settings  # noqa: E402
 from roles.tls import tls  # noqa: E402
@@ -21,7 +23,9 @@ from roles.tls import tls  # noqa: E402
 env = environment_for(environment_path(host.data.get("pgstead_env"), sys.argv))
 
 install(env)
+compose(env)
 cluster(env)
 tls(env)
 settings(env)
 access(env)
+backups(env)

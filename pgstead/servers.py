@@ -4,8 +4,36 @@ from __future__ import annotations
 
 from pgstead.config.model import Environment
 from pgstead.psql import Server
+from pgstead.render.compose import CONTAINER_CONF_DIR, CONTAINER_PORT, SERVICE, layout_for
+
+COMPOSE_WRAPPER = "pgstead-compose"  # installed in /usr/local/sbin by the compose role
+RESTART_WAIT_SECONDS = 120
+
+# Restart the service, then return only once the server accepts connections again (or fail).
+# $1 is the compose file; nothing here is a secret.
+_RESTART = (
+    f'{COMPOSE_WRAPPER} -f "$1" restart {SERVICE} >&2 || exit 1; i=0; '
+    f'while [ $i -lt {RESTART_WAIT_SECONDS} ]; do '
+    f'{COMPOSE_WRAPPER} -f "$1" exec -T -u postgres {SERVICE} '
+    f'pg_isready -q -p {CONTAINER_PORT} 2>/dev/null && exit 0; i=$((i+1)); sleep 1; done; '
+    f'echo "pgstead: {SERVICE} not ready {RESTART_WAIT_SECONDS} s after a restart" >&2; exit 1'
+)
 
 
 def server_for(env: Environment) -> Server:
     pg = env.postgres
-    return Server(version=pg.version, cluster=pg.cluster, port=pg.port)
+    if pg.install != "compose":
+        return Server(version=pg.version, cluster=pg.cluster, port=pg.port)
+    layout = layout_for(env)
+    compose = (COMPOSE_WRAPPER, "-f", layout.compose_file)
+    return Server(
+        version=pg.version,
+        cluster=env.name,
+        port=pg.port,
+        exec_prefix=(*compose, "exec", "-T", "-u", "postgres", SERVICE),
+        inner_port=CONTAINER_PORT,
+        restart=("sh", "-c", _RESTART, "pgstead-restart", layout.compose_file),
+        conf_dir=CONTAINER_CONF_DIR,
+        host_conf_dir=layout.conf_dir,
+        image=env.compose.image if env.compose else None,
+    )
