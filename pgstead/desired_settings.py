@@ -16,7 +16,10 @@ TLS_FILES = {"cert": "server.crt", "key": "server.key", "ca": "root.crt"}
 
 def baseline(env: Environment) -> dict[str, str]:
     return {
-        "listen_addresses": ",".join(env.postgres.listen_addresses),
+        # In a container the published port (compose.bind) decides who reaches the server;
+        # inside, it must listen beyond loopback for that port to work.
+        "listen_addresses": ("*" if env.postgres.install == "compose"
+                             else ",".join(env.postgres.listen_addresses)),
         "password_encryption": "scram-sha-256",
     }
 
