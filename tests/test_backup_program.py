@@ -525,3 +525,147 @@ def test_config_all_databases_and_native_bindir():
 def test_config_refuses_what_the_program_cannot_do(backups, pg_exec, message):
     with pytest.raises(ValueError, match=message):
         render_backup_config("prod", backups, port=5432, major=15, pg_exec=pg_exec)
+
+
+# ---------------------------------------------------------------- restore
+
+
+@pytest.fixture(scope="module")
+def restore_cluster():
+    c = Cluster("bk_rs", 5633)
+    c.create()
+    populate(c, "shop")
+    yield c
+    c.drop()
+
+
+@pytest.fixture
+def shop_backups(restore_cluster):
+    a = BackupArea(restore_cluster, databases=("shop",))
+    a.backup()
+    yield a
+    a.remove()
+    for name in restore_cluster.databases() - {"postgres", "template0", "template1", "shop"}:
+        restore_cluster.query(
+            sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def owner_of(cluster: Cluster, dbname: str) -> str:
+    return cluster.query(sql.SQL(
+        "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = {}"
+    ).format(sql.Literal(dbname)))[0][0]
+
+
+def test_restore_into_a_new_database(restore_cluster, shop_backups):
+    c = restore_cluster
+    proc = shop_backups.restore("--database", "shop", "--into", "shop_copy")
+    assert proc.returncode == 0, proc.stderr
+
+    assert row_counts(c, "shop_copy") == row_counts(c, "shop")
+    assert content_checksum(c, "shop_copy") == content_checksum(c, "shop")
+    assert owner_of(c, "shop_copy") == "app_owner"
+    table_owner = c.query("SELECT tableowner FROM pg_tables WHERE tablename = 'Weird Table'",
+                          "shop_copy")
+    assert table_owner == [("app_owner",)]
+    *tables, summary = json_lines(proc.stdout)
+    assert {t["table"]: t["rows"] for t in tables} == row_counts(c, "shop")
+    assert all(t["rows"] == t["expected"] for t in tables)
+    assert summary["database"] == "shop_copy"
+    assert summary["restored_from"] == shop_backups.good_sets("shop")[0].name
+
+
+def test_restore_refuses_an_existing_target(restore_cluster, shop_backups):
+    proc = shop_backups.restore("--database", "shop", "--into", "shop")
+    assert proc.returncode == 1
+    assert "database shop already exists" in proc.stderr
+    assert content_checksum(restore_cluster, "shop") is not None
+
+
+def test_restore_default_name_and_chosen_set(restore_cluster, shop_backups):
+    c = restore_cluster
+    first = shop_backups.good_sets("shop")[0].name
+    c.query("INSERT INTO t VALUES (100001, 'later', NULL)", "shop")
+    shop_backups.backup()
+    try:
+        proc = shop_backups.restore("--database", "shop", "--from", first)
+        assert proc.returncode == 0, proc.stderr
+        restored = json_lines(proc.stdout)[-1]["database"]
+        assert restored.startswith("shop_restored_")
+        assert row_counts(c, restored)["public.t"] == row_counts(c, "shop")["public.t"] - 1
+    finally:
+        c.query("DELETE FROM t WHERE id = 100001", "shop")
+
+
+def test_restore_refuses_a_damaged_set(restore_cluster, shop_backups):
+    (set_dir,) = shop_backups.good_sets("shop")
+    dump = set_dir / "database.dump.zst"
+    os.truncate(dump, dump.stat().st_size - 10)
+    before = restore_cluster.databases()
+    proc = shop_backups.restore("--database", "shop", "--into", "shop_copy")
+    assert proc.returncode == 1
+    assert "is damaged" in proc.stderr and "checksum mismatch" in proc.stderr
+    assert restore_cluster.databases() == before
+
+
+def test_replace_restores_the_set_after_a_fresh_backup(restore_cluster, shop_backups):
+    c = restore_cluster
+    wanted_counts = row_counts(c, "shop")
+    wanted_checksum = content_checksum(c, "shop")
+    (chosen,) = shop_backups.good_sets("shop")
+    # Changes made after the backup: the replace must undo them, the fresh backup keep them.
+    c.query("DELETE FROM t WHERE id > 1500", "shop")
+    c.query("""INSERT INTO game."Weird Table" ("Odd Col") VALUES ('new')""", "shop")
+    changed_counts = row_counts(c, "shop")
+    c.query("ALTER DATABASE shop SET work_mem = '16MB'")
+    c.query("ALTER DATABASE shop SET search_path = game, public")
+    c.query("REVOKE ALL ON DATABASE shop FROM PUBLIC")
+    c.query("GRANT CONNECT ON DATABASE shop TO app_owner")
+    acl_query = "SELECT datacl::text FROM pg_database WHERE datname = 'shop'"
+    wanted_acl = c.query(acl_query)
+    session = c.connect("shop")
+
+    proc = shop_backups.restore("--database", "shop", "--replace")
+
+    assert proc.returncode == 0, proc.stderr
+    assert row_counts(c, "shop") == wanted_counts
+    assert content_checksum(c, "shop") == wanted_checksum
+    with pytest.raises(psycopg.OperationalError):
+        session.execute("SELECT 1")
+    session.close()
+
+    *tables, summary = json_lines(proc.stdout)
+    assert summary["restored_from"] == chosen.name and summary["old_database"] is None
+    assert {t["table"]: t["rows"] for t in tables} == wanted_counts
+    fresh = shop_backups.good_sets("shop")[-1]
+    assert fresh.name == summary["pre_replace_set"] and fresh != chosen
+    assert shop_backups.manifest(fresh)["tables"] == changed_counts
+    assert shop_backups.manifest(fresh)["verified"] is True
+
+    assert owner_of(c, "shop") == "app_owner"
+    settings = c.query("SELECT unnest(setconfig) FROM pg_db_role_setting s "
+                       "JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = 'shop'")
+    assert {s for (s,) in settings} == {"work_mem=16MB", "search_path=game, public"}
+    assert c.query(acl_query) == wanted_acl
+    assert not {n for n in c.databases() if "__pgstead_" in n}
+    c.query("ALTER DATABASE shop RESET ALL")
+    c.query("GRANT CONNECT, TEMPORARY ON DATABASE shop TO PUBLIC")
+
+
+def test_replace_keeps_the_old_database_when_the_fresh_backup_is_unverified(
+        restore_cluster, shop_backups):
+    c = restore_cluster
+    shop_backups.configure(databases=("shop",), verify=False)
+    c.query("INSERT INTO t VALUES (100002, 'only here', NULL)", "shop")
+
+    proc = shop_backups.restore("--database", "shop", "--replace")
+
+    assert proc.returncode == 0, proc.stderr
+    old = json_lines(proc.stdout)[-1]["old_database"]
+    assert old.startswith("shop__pgstead_old_")
+    c.query(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS true").format(sql.Identifier(old)))
+    assert c.query("SELECT v FROM t WHERE id = 100002", old) == [("only here",)]
+    assert c.query("SELECT v FROM t WHERE id = 100002", "shop") == []
