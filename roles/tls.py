@@ -53,12 +53,6 @@ def tls(env: Environment) -> None:
     t = env.tls
     if not t.enabled:
         return
-    if env.postgres.install != "native":
-        # The container reads its files through a mount the compose role owns; until that role
-        # hands over a host path, installing here would put them where the server never looks.
-        logger.warning(f"{host.name}: TLS files for install: {env.postgres.install} are not "
-                       "installed by the TLS role yet")
-        return
     pki = pki_dir(env)
     ca_cert, ca_key = ensure_ca(pki, env.name, byo=(t.ca.cert, t.ca.key) if t.ca else None)
     sans = _host_sans(env)

@@ -17,6 +17,8 @@ class InstalledFile:
     owner: str
     group: str
     mode: str  # octal text as stat prints it, e.g. "600"
+    uid: str = ""
+    gid: str = ""
 
 
 class InstalledFiles(FactBase):
@@ -28,8 +30,9 @@ class InstalledFiles(FactBase):
     default = list
 
     def command(self, paths: tuple[str, ...]) -> StringCommand:
-        # One line per path: "owner group mode digest -" (sha256sum names stdin "-"), or "-".
-        line = "echo \"$(stat -c '%U %G %a' \"$f\") $(sha256sum < \"$f\")\""
+        # One line per path: "owner group mode uid gid digest -" (sha256sum names stdin "-"),
+        # or "-".
+        line = "echo \"$(stat -c '%U %G %a %u %g' \"$f\") $(sha256sum < \"$f\")\""
         bits: list[object] = ["for", "f", "in", *[QuoteString(p) for p in paths], ";", "do",
                               "if", "[", "-f", '"$f"', "];", "then", line, ";",
                               "else", "echo", _MISSING, ";", "fi;", "done"]
@@ -41,9 +44,9 @@ class InstalledFiles(FactBase):
             fields = line.split()
             if fields == [_MISSING]:
                 files.append(None)
-            elif len(fields) >= 4:
-                owner, group, mode, digest = fields[:4]
-                files.append(InstalledFile(digest, owner, group, mode))
+            elif len(fields) >= 6:
+                owner, group, mode, uid, gid, digest = fields[:6]
+                files.append(InstalledFile(digest, owner, group, mode, uid, gid))
         return files
 
 

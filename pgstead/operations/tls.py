@@ -7,7 +7,7 @@ or in a diff. Installed files are compared by SHA-256, so a converged host chang
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pyinfra import host
 from pyinfra.api import QuoteString, StringCommand, operation
@@ -68,7 +68,7 @@ def _fix_ownership(file: TlsFile, user: str, group: str) -> StringCommand:
 
 @operation()
 def certificates(server: Server, cert_pem: bytes, key_pem: bytes, ca_pem: bytes,
-                 user: str = "postgres", group: str = "postgres"):
+                 user: str | None = None, group: str | None = None):
     """
     Ensure the server's certificate, key (0600) and CA are installed in its config directory,
     and reload a running TLS server after any of them changed.
@@ -77,7 +77,8 @@ def certificates(server: Server, cert_pem: bytes, key_pem: bytes, ca_pem: bytes,
     + cert_pem: the server certificate (PEM)
     + key_pem: its private key (PEM); sent on stdin, never shown
     + ca_pem: the CA that signs server and client certificates (root.crt)
-    + user, group: owner of the three files; the server refuses a key others can read
+    + user, group: owner of the three files (default: ``server.file_owner``); the server
+      refuses a key others can read
 
     A reload (never a restart) makes new connections use the new files; open connections
     keep theirs. When ssl is not on yet, the settings role's reload that turns it on reads them.
@@ -90,7 +91,12 @@ def certificates(server: Server, cert_pem: bytes, key_pem: bytes, ca_pem: bytes,
         tls.certificates(name="TLS files of 15/main", server=Server(15, "main", 5432),
                          cert_pem=cert, key_pem=key, ca_pem=ca)
     """
-    wanted = tls_files(server, cert_pem, key_pem, ca_pem)
+    # Paths as the server reads them, written where they live on the host (a container's
+    # mounted config directory), owned by the server's postgres user (numeric in a container).
+    wanted = [replace(f, path=server.host_path(f.path))
+              for f in tls_files(server, cert_pem, key_pem, ca_pem)]
+    if user is None or group is None:
+        user, group = server.file_owner.split(":")
     installed = host.get_fact(InstalledFiles, paths=tuple(f.path for f in wanted))
     installed += [None] * (len(wanted) - len(installed))
 
@@ -112,4 +118,6 @@ def certificates(server: Server, cert_pem: bytes, key_pem: bytes, ca_pem: bytes,
 
 
 def _owned(live: InstalledFile, user: str, group: str, mode: str) -> bool:
-    return (live.owner, live.group, live.mode) == (user, group, mode)
+    # A container's owner is numeric: the host may name that uid differently, or not at all.
+    return (user in (live.owner, live.uid) and group in (live.group, live.gid)
+            and live.mode == mode)
