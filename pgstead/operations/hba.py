@@ -23,11 +23,18 @@ _RESTORE = f'cp -p "$1{PREVIOUS_SUFFIX}" "$1"'
 
 
 def _as_postgres(server: Server, script: str, path: str, **kwargs: object) -> StringCommand:
-    """`sh -c script` as the postgres user, where the server's files are (host or container)."""
-    prefix = (["runuser", "-u", "postgres", "--"] if server.native
-              else [QuoteString(bit) for bit in server.exec_prefix])
+    """`sh -c script` on the host as the owner of the server's files.
+
+    A container reads its config directory through a read-only mount: the file is changed
+    on the host, at `server.host_path`, as the container's numeric postgres uid/gid.
+    """
+    if server.native:
+        prefix = ["runuser", "-u", "postgres", "--"]
+    else:
+        uid, gid = server.file_owner.split(":")
+        prefix = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--"]
     return StringCommand(*prefix, "sh", "-c", QuoteString(script), "pgstead-hba",
-                         QuoteString(path), **kwargs)
+                         QuoteString(server.host_path(path)), **kwargs)
 
 
 @operation()
