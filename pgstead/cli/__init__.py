@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from pgstead.cli.certs import certs
+from pgstead.cli.env import env
 from pgstead.cli.failures import ReportingGroup
 from pgstead.cli.validate import validate
 
@@ -20,3 +21,4 @@ def main(ctx: click.Context, debug: bool) -> None:
 # Commands: one line each.
 main.add_command(validate)
 main.add_command(certs)
+main.add_command(env)

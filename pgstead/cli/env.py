@@ -1,0 +1,57 @@
+"""`pgstead env FILE.yml --user NAME`: how an application connects as a declared user.
+
+Prints DATABASE_URL and DB_* variables (see `pgstead.connection_info`) as a dotenv file, a
+JSON object or shell exports. The password is masked unless --show-secrets is given.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+
+import click
+
+from pgstead.config.load import load_environment
+from pgstead.connection_info import ConnectionInfoError, connection_info
+
+# Values a dotenv reader takes literally without quotes.
+_DOTENV_BARE = re.compile(r"^[A-Za-z0-9_./:@%+,=?&-]*$")
+
+
+def _dotenv_value(value: str) -> str:
+    if _DOTENV_BARE.match(value):
+        return value
+    if "'" not in value and "\n" not in value:
+        return f"'{value}'"  # single quotes: no escapes, no interpolation
+    escaped = (value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
+               .replace("\n", "\\n"))
+    return f'"{escaped}"'
+
+
+def render_variables(variables: dict[str, str], output_format: str) -> str:
+    if output_format == "json":
+        return json.dumps(variables, indent=2)
+    if output_format == "shell":
+        return "\n".join(f"export {key}={shlex.quote(value)}" for key, value in variables.items())
+    return "\n".join(f"{key}={_dotenv_value(value)}" for key, value in variables.items())
+
+
+@click.command("env")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--user", "user_name", required=True, help="A declared user.")
+@click.option("--host", default=None,
+              help="Host the application connects to (default: first listen address, "
+                   "else localhost).")
+@click.option("--format", "output_format", type=click.Choice(["dotenv", "json", "shell"]),
+              default="dotenv", show_default=True)
+@click.option("--show-secrets", is_flag=True, help="Print the password instead of ********.")
+def env(file: str, user_name: str, host: str | None, output_format: str,
+        show_secrets: bool) -> None:
+    """Print connection settings for USER of the environment FILE."""
+    environment = load_environment(file)
+    try:
+        info = connection_info(environment, user_name, host)
+    except ConnectionInfoError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(render_variables(info.variables(show_secrets=show_secrets), output_format))
