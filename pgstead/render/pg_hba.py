@@ -12,7 +12,9 @@ Anything else is rejected by PostgreSQL's implicit final deny.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
+from dataclasses import replace
 
 from pgstead.config.model import Environment, HbaRule, User
 
@@ -83,6 +85,19 @@ def render_pg_hba(rules: Iterable[HbaRule], users: Iterable[User], *, allow_trus
     return HEADER.format(source=source) + "\n".join(lines) + "\n"
 
 
+def _from_the_host(rule: HbaRule) -> HbaRule:
+    """A loopback rule as a container sees it: clients on the host reach a published port
+    from the container network's gateway, which `samenet` names (and nothing remote)."""
+    try:
+        network = ipaddress.ip_network(rule.address or "", strict=False)
+    except ValueError:
+        return rule
+    return replace(rule, address="samenet") if network.is_loopback else rule
+
+
 def pg_hba_for(env: Environment) -> str:
-    return render_pg_hba(env.hba, env.users, allow_trust=env.security.allow_trust,
+    rules = env.hba
+    if env.postgres.install == "compose":
+        rules = tuple(_from_the_host(rule) for rule in rules)
+    return render_pg_hba(rules, env.users, allow_trust=env.security.allow_trust,
                          source=env.source.name)
