@@ -46,8 +46,8 @@ class ConnectionInfo:
     def database_url(self, *, show_secrets: bool = False) -> str:
         credentials = quote(self.user, safe="")
         if self.password is not None:
-            shown = self.password.reveal() if show_secrets else MASK
-            credentials += ":" + quote(shown, safe="")
+            credentials += ":" + (quote(self.password.reveal(), safe="") if show_secrets
+                                  else MASK)
         host = f"[{self.host}]" if ":" in self.host else self.host
         params = [("sslmode", self.ssl_mode)]
         params += [(key, str(path)) for key, path in (

@@ -16,7 +16,7 @@ from pgstead.config.load import load_environment
 from pgstead.connection_info import ConnectionInfoError, connection_info
 
 # Values a dotenv reader takes literally without quotes.
-_DOTENV_BARE = re.compile(r"^[A-Za-z0-9_./:@%+,=?&-]*$")
+_DOTENV_BARE = re.compile(r"^[A-Za-z0-9_./:@%+,=?&*-]*$")
 
 
 def _dotenv_value(value: str) -> str:
