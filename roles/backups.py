@@ -1,0 +1,46 @@
+"""Scheduled, verified backups: the host program, its config and a cron entry."""
+
+from io import StringIO
+
+from pyinfra.api import deploy
+from pyinfra.operations import files
+
+from pgstead import PROJECT_ROOT
+from pgstead.backup_config import render_backup_config
+from pgstead.config.model import Environment
+from pgstead.cron_entry import (
+    BACKUP_PROGRAM,
+    RESTORE_PROGRAM,
+    backup_config_path,
+    cron_file_path,
+    render_cron_entry,
+)
+from pgstead.operations import packages, service
+
+HOST_FILES = PROJECT_ROOT / "pgstead" / "data" / "host"
+
+
+@deploy("Backups")
+def backups(env: Environment) -> None:
+    cron_file = cron_file_path(env.name)
+    if not env.backups.enabled:
+        files.file(name="No backup schedule", path=cron_file, present=False)
+        return
+    b = env.backups
+    packages.installed(name="Backup tools", packages=["cron", "zstd", "gzip"])
+    service.running(name="cron runs", service="cron")
+    for program, source in ((BACKUP_PROGRAM, "pgstead-backup"),
+                            (RESTORE_PROGRAM, "pgstead-restore")):
+        files.put(name=f"Install {program}", src=str(HOST_FILES / source), dest=program,
+                  user="root", group="root", mode="755")
+    files.directory(name="/etc/pgstead", path="/etc/pgstead", user="root", group="root",
+                    mode="755")
+    config = render_backup_config(env.name, b, port=env.postgres.port,
+                                  major=env.postgres.version)
+    files.put(name=f"Backup config {backup_config_path(env.name)}", src=StringIO(config),
+              dest=backup_config_path(env.name), user="root", group="postgres", mode="640")
+    files.directory(name=f"Backup directory {b.dir}", path=b.dir, user="postgres",
+                    group="postgres", mode="750")
+    files.put(name=f"Schedule backups ({b.schedule})",
+              src=StringIO(render_cron_entry(env.name, b.schedule)),
+              dest=cron_file, user="root", group="root", mode="644")
