@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import subprocess
+from dataclasses import replace
+
 import psycopg
 import pytest
 from psycopg import errors
 
+from pgstead.config.model import Database, User
+from pgstead.facts.databases import LiveDatabase, LiveDefaultAcl, LiveRelation, LiveSchema
+from pgstead.grants_plan import plan_database
 from tests.clusters import sql
-from tests.pgstead_run import apply, pyinfra
+from tests.pgstead_run import apply, dry, pyinfra
 
 OWNER_PW = "owner-secret-Zq81"
 RW_PW = "rw secret with 'quote' and spaces"
@@ -256,3 +262,101 @@ def test_absent_role_owning_objects_nobody_can_receive_is_refused(app_env):
     assert "refusing to drop roles" in output and "table precious" in output
     assert sql(app_env.port, "SELECT count(*) FROM pg_roles WHERE rolname = 'legacy'") == "1"
     assert sql(app_env.port, "SELECT id FROM precious") == "42"
+
+
+def test_dry_run_plans_everything_on_a_fresh_host_and_nothing_once_converged(env_file):
+    env_file.data.update(access_data(env_file.port))
+    env_file.write()
+    plan = dry(env_file.path, env_file.state_dir, extra_env=passwords())
+    planned = "\n".join(plan.changed)
+    for op in ("Login roles", "Databases on", "Access to database app", "pg_hba.conf of"):
+        assert op in planned
+    assert sql_cluster_absent(env_file)
+    converge(env_file)
+    assert dry(env_file.path, env_file.state_dir, extra_env=passwords()).changed == []
+    sql(env_file.port, 'ALTER ROLE "app-user" CONNECTION LIMIT 99')
+    plan = dry(env_file.path, env_file.state_dir, extra_env=passwords())
+    assert plan.changed == [f"PostgreSQL access | Login roles on {_server(env_file)}"]
+    assert "role app-user: connection limit 99 -> 7" in plan.stderr
+    limit = "SELECT rolconnlimit FROM pg_roles WHERE rolname = 'app-user'"
+    assert sql(env_file.port, limit) == "99"  # the dry run changed nothing
+
+
+def sql_cluster_absent(env_file) -> bool:
+    return env_file.name not in subprocess.run(["pg_lsclusters", "--no-header"],
+                                               capture_output=True, text=True).stdout
+
+
+def test_users_of_another_database_get_nothing_here_and_postgres_may_own(app_env):
+    app_env.data["databases"].append({"name": "shop", "owner": "postgres"})
+    app_env.data["users"].append({"name": "shop_rw", "password": {"env": "T_RW_PW"},
+                                  "role": "readwrite", "database": "shop"})
+    app_env.write()
+    converge(app_env)
+    sql(app_env.port, "CREATE TABLE orders (id serial PRIMARY KEY, item text)", "shop")
+    with login(app_env.port, "shop_rw", RW_PW, dbname="shop") as conn:
+        conn.execute("INSERT INTO orders (item) VALUES ('tea')")
+        assert conn.execute("SELECT item FROM orders").fetchall() == [("tea",)]
+    with pytest.raises(psycopg.OperationalError, match="permission denied for database"):
+        login(app_env.port, "shop_rw", RW_PW, dbname="app")
+    sql(app_env.port, 'GRANT CONNECT ON DATABASE shop TO "app-user"')
+    sql(app_env.port, 'GRANT SELECT ON orders TO "app-user"', "shop")
+    converge(app_env)
+    assert sql(app_env.port, "SELECT has_database_privilege('app-user', 'shop', 'CONNECT'), "
+               "has_table_privilege('app-user', 'orders', 'SELECT')", "shop") == "f|f"
+
+
+def _db(schemas=("auth", "game")) -> Database:
+    return Database("app", owner="app_owner", schemas=schemas)
+
+
+USERS = [User("app_owner", role="owner", database="app"),
+         User("rw", role="readwrite", database="app", schemas=("game",)),
+         User("ro", role="readonly", database="app")]
+
+
+def test_plan_for_a_new_database_creates_and_grants_everything():
+    statements = [s.sql.strip() for s in plan_database(_db(), USERS, [u.name for u in USERS],
+                                                      None)]
+    assert 'CREATE SCHEMA IF NOT EXISTS "auth" AUTHORIZATION "app_owner";' in statements
+    assert 'REVOKE CONNECT, TEMPORARY ON DATABASE "app" FROM PUBLIC;' in statements
+    assert 'GRANT CONNECT ON DATABASE "app" TO "rw";' in statements
+    assert 'REVOKE CREATE ON SCHEMA "public" FROM PUBLIC;' in statements
+    assert 'GRANT USAGE ON SCHEMA "game" TO "rw";' in statements
+    assert 'GRANT USAGE ON SCHEMA "auth" TO "rw";' not in statements  # rw: game only
+    assert ('ALTER DEFAULT PRIVILEGES FOR ROLE "app_owner" IN SCHEMA "game" GRANT SELECT, INSERT,'
+            ' UPDATE, DELETE ON TABLES TO "rw";') in statements
+    assert ('ALTER DEFAULT PRIVILEGES FOR ROLE "app_owner" IN SCHEMA "auth" GRANT SELECT '
+            'ON SEQUENCES TO "ro";') in statements
+    assert not any("app_owner\" TO" in s or "TO \"app_owner\"" in s for s in statements)
+
+
+def test_plan_against_its_own_result_is_empty_and_excess_is_revoked():
+    users, roles = USERS, [u.name for u in USERS]
+    converged = LiveDatabase(
+        owner="app_owner",
+        acl=frozenset({("rw", "CONNECT"), ("ro", "CONNECT")}),
+        schemas={
+            "public": LiveSchema("public", "pg_database_owner", frozenset({("", "USAGE")})),
+            "auth": LiveSchema("auth", "app_owner", frozenset({("ro", "USAGE")})),
+            "game": LiveSchema("game", "app_owner", frozenset({("ro", "USAGE"), ("rw", "USAGE")})),
+        },
+        extensions={},
+        relations=(LiveRelation("game", "t", "table", frozenset(
+            {("rw", p) for p in ("SELECT", "INSERT", "UPDATE", "DELETE")} | {("ro", "SELECT")})),),
+        default_acls=tuple(
+            LiveDefaultAcl("app_owner", schema, kind, frozenset(acl))
+            for schema, kind, acl in (
+                ("auth", "tables", {("ro", "SELECT")}),
+                ("auth", "sequences", {("ro", "SELECT")}),
+                ("game", "tables", {("ro", "SELECT")} | {("rw", p) for p in
+                                                          ("SELECT", "INSERT", "UPDATE",
+                                                           "DELETE")}),
+                ("game", "sequences", {("ro", "SELECT"), ("rw", "USAGE"), ("rw", "SELECT"),
+                                       ("rw", "UPDATE")}))),
+    )
+    assert plan_database(_db(), users, roles, converged) == []
+    tampered = replace(converged, relations=(LiveRelation(
+        "game", "t", "table", converged.relations[0].acl | {("ro", "TRUNCATE")}),))
+    assert [s.sql.strip() for s in plan_database(_db(), users, roles, tampered)] == [
+        'REVOKE TRUNCATE ON TABLE "game"."t" FROM "ro";']
