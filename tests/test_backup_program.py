@@ -669,6 +669,85 @@ def test_replace_keeps_the_old_database_when_the_fresh_backup_is_unverified(
     assert proc.returncode == 0, proc.stderr
     old = json_lines(proc.stdout)[-1]["old_database"]
     assert old.startswith("shop__pgstead_old_")
-    c.query(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS true").format(sql.Identifier(old)))
     assert c.query("SELECT v FROM t WHERE id = 100002", old) == [("only here",)]
     assert c.query("SELECT v FROM t WHERE id = 100002", "shop") == []
+
+
+# ---------------------------------------------------------------- how the program is invoked
+
+
+def run_as_root(program: Path, config: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", str(program), "--config", str(config), *args],
+                          capture_output=True, text=True, timeout=300, cwd="/")
+
+
+def test_root_running_natively_becomes_postgres(cluster, area):
+    a = area(databases=("app",))
+    proc = run_as_root(BACKUP, a.config)
+    assert proc.returncode == 0, proc.stderr
+    (set_dir,) = a.sets("app")
+    assert set_dir.owner() == "postgres"
+    assert (set_dir / "database.dump.zst").stat().st_mode & 0o777 == 0o640
+
+
+def test_exec_prefix_streams_dumps_to_this_host(cluster):
+    """With PG_EXEC (docker compose exec in real life) every client tool runs through the
+    prefix and the dump reaches this host over stdout; here the prefix is runuser."""
+    a = BackupArea(cluster)
+    try:
+        shutil.chown(a.dir, "root", "root")
+        backups = Backups(enabled=True, dir=str(a.dir), databases=("app",), format="custom",
+                          compression="gzip")
+        a.config.write_text(render_backup_config(
+            "bk", backups, port=cluster.port, major=15, pg_exec="runuser -u postgres --"))
+        proc = run_as_root(BACKUP, a.config)
+        assert proc.returncode == 0, proc.stderr + a.log()
+        (set_dir,) = a.sets("app")
+        assert set_dir.owner() == "root"
+        assert a.manifest(set_dir)["verified"] is True
+
+        proc = run_as_root(RESTORE, a.config, "--database", "app", "--into", "app_via_exec")
+        assert proc.returncode == 0, proc.stderr
+        assert row_counts(cluster, "app_via_exec") == row_counts(cluster, "app")
+    finally:
+        cluster.query("DROP DATABASE IF EXISTS app_via_exec WITH (FORCE)")
+        a.remove()
+
+
+@pytest.fixture
+def small_disk():
+    mount = Path(tempfile.mkdtemp(prefix="pgstead-full-"))
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k,mode=0755", "tmpfs", str(mount)],
+                   check=True)
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+    mount.rmdir()
+
+
+def test_full_disk_fails_the_run_and_keeps_older_sets(cluster, small_disk):
+    cluster.query("CREATE DATABASE bulk")
+    cluster.query("CREATE TABLE noise (v text)", "bulk")
+    a = BackupArea(cluster, databases=("bulk",), compression="none")
+    try:
+        backup_dir = small_disk / "backups"
+        backup_dir.mkdir()
+        shutil.chown(backup_dir, "postgres", "postgres")
+        a.configure(dir=str(backup_dir), databases=("bulk",), compression="none")
+        a.dir = backup_dir
+        a.backup()
+        (first,) = a.sets("bulk")
+        # Random text does not compress: this dump cannot fit in what is left of 400 kB.
+        cluster.query("INSERT INTO noise SELECT md5(random()::text) || md5(random()::text) "
+                      "FROM generate_series(1, 20000)", "bulk")
+
+        proc = a.run()
+
+        assert proc.returncode == 1
+        assert "No space left on device" in a.log()
+        assert a.last_run()["status"] == "failed"
+        assert a.sets("bulk") == [first] and (first / "manifest.json").exists()
+        assert not list(backup_dir.glob("*/.*.partial"))
+        assert not any(n.startswith("pgstead_verify_") for n in cluster.databases())
+    finally:
+        a.remove()
+        cluster.query("DROP DATABASE bulk WITH (FORCE)")
