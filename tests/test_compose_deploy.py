@@ -359,7 +359,7 @@ def test_wrapper_prefers_compose_v2_and_falls_back_to_v1(tmp_path):
     for tool in bin_dir.iterdir():
         tool.chmod(0o755)
     wrapper = Path(__file__).resolve().parent.parent / "pgstead/data/host/pgstead-compose"
-    environ = {"PATH": f"{bin_dir}:/usr/bin:/bin"}
+    environ = {"PATH": str(bin_dir)}  # nothing else: the host has a real docker-compose
     subprocess.run([str(wrapper), "-f", "x.yaml", "ps"], env=environ, check=True)
     subprocess.run([str(wrapper), "-f", "x.yaml", "ps"], env={**environ, "V2": "1"}, check=True)
     assert log.read_text().splitlines() == ["v1 -f x.yaml ps", "v2 compose version",
