@@ -1,5 +1,6 @@
 """Scheduled, verified backups: the host program, its config and a cron entry."""
 
+import shlex
 from io import StringIO
 
 from pyinfra.api import deploy
@@ -16,6 +17,7 @@ from pgstead.cron_entry import (
     render_cron_entry,
 )
 from pgstead.operations import packages, service
+from pgstead.servers import server_for
 
 HOST_FILES = PROJECT_ROOT / "pgstead" / "data" / "host"
 
@@ -35,12 +37,17 @@ def backups(env: Environment) -> None:
                   user="root", group="root", mode="755")
     files.directory(name="/etc/pgstead", path="/etc/pgstead", user="root", group="root",
                     mode="755")
-    config = render_backup_config(env.name, b, port=env.postgres.port,
-                                  major=env.postgres.version)
+    pg = server_for(env)
+    # A container's client tools run through its exec prefix, which needs root to reach the
+    # engine; the dumps then land in the host directory as root's. The host may have no
+    # postgres user at all.
+    runs_as = "postgres" if pg.native else "root"
+    config = render_backup_config(env.name, b, port=pg.socket_port, major=env.postgres.version,
+                                  pg_exec=shlex.join(pg.exec_prefix))
     files.put(name=f"Backup config {backup_config_path(env.name)}", src=StringIO(config),
-              dest=backup_config_path(env.name), user="root", group="postgres", mode="640")
-    files.directory(name=f"Backup directory {b.dir}", path=b.dir, user="postgres",
-                    group="postgres", mode="750")
+              dest=backup_config_path(env.name), user="root", group=runs_as, mode="640")
+    files.directory(name=f"Backup directory {b.dir}", path=b.dir, user=runs_as,
+                    group=runs_as, mode="750")
     files.put(name=f"Schedule backups ({b.schedule})",
-              src=StringIO(render_cron_entry(env.name, b.schedule)),
+              src=StringIO(render_cron_entry(env.name, b.schedule, run_as=runs_as)),
               dest=cron_file, user="root", group="root", mode="644")
