@@ -7,64 +7,36 @@ pyinfra reaches over ssh. `.ci/services` builds both (tests/images/build).
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from tests.hosts import (
+    HOST_IMAGE,
+    Host,
+    docker,
+    docker_answers,
+    make_ssh_key,
+    require_image,
+    ssh,
+    unique,
+    wait_until,
+)
+
 POSTGRES_IMAGE = "pgstead/postgres:15"
-HOST_IMAGE = "pgstead/host:bookworm"
 PASSWORD = "correct horse: battery 'staple'"
-
-
-def _docker_answers() -> bool:
-    if shutil.which("docker") is None:
-        return False
-    return subprocess.run(["docker", "info"], capture_output=True).returncode == 0
 
 
 pytestmark = [
     pytest.mark.docker,
     pytest.mark.skipif(
-        not _docker_answers(),
+        not docker_answers(),
         reason="Docker engine not running (`docker info` failed); run .ci/services",
     ),
 ]
-
-
-def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(["docker", *args], capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise AssertionError(f"docker {' '.join(args)} failed: {result.stderr.strip()}")
-    return result
-
-
-def require_image(image: str) -> None:
-    if docker("image", "inspect", image, check=False).returncode != 0:
-        pytest.fail(f"image {image} is missing: run tests/images/build (or .ci/services)")
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def wait_until(probe, what: str, container: str, timeout: float = 90) -> None:
-    """Poll `probe()` until it is true; on timeout show the container's log to say why."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if probe():
-            return
-        running = docker("inspect", "-f", "{{.State.Running}}", container, check=False)
-        if running.stdout.strip() == "false":
-            break
-        time.sleep(0.5)
-    logs = docker("logs", "--tail", "40", container, check=False)
-    pytest.fail(f"{container}: {what} did not happen\n{logs.stdout}{logs.stderr}")
 
 
 def published_port(container: str, port: str) -> int:
@@ -287,33 +259,9 @@ def test_postgres_refuses_to_initialise_without_a_password():
         docker("rm", "--force", "--volumes", name, check=False)
 
 
-class Host:
-    def __init__(self, name: str, address: str) -> None:
-        self.name = name
-        self.address = address
-
-
 @pytest.fixture(scope="module")
 def ssh_key(tmp_path_factory) -> Path:
-    key = tmp_path_factory.mktemp("ssh") / "id_ed25519"
-    subprocess.run(
-        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "pgstead-test", "-f", str(key)],
-        check=True,
-    )
-    return key
-
-
-def ssh(key: Path, user: str, host: Host, command: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            "ssh", "-i", str(key),
-            "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
-            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-            "-o", "LogLevel=ERROR",
-            f"{user}@{host.address}", command,
-        ],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    return make_ssh_key(tmp_path_factory.mktemp("ssh"))
 
 
 @pytest.fixture(scope="module")

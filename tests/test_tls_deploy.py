@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import hashes
 
 from pgstead.pki import cert_info, ensure_ca, issue_server_cert, server_cert_paths
 from pgstead.pki.files import KEY_MODE, write_atomic
+from tests import hosts
 from tests.clusters import postmaster_start
 from tests.pgstead_run import ROOT, apply, pyinfra
 
@@ -272,28 +273,27 @@ def test_ready_host_certificate_is_installed_as_given_with_a_warning(env_file, t
 @pytest.fixture
 def vm(tmp_path) -> Iterator[tuple[str, Path]]:
     """A fresh-VM container (pgstead/host) on a network of its own: (address, ssh key)."""
-    images = pytest.importorskip("tests.test_images")
-    if not images._docker_answers():
+    if not hosts.docker_answers():
         pytest.skip("Docker engine not running; run .ci/services")
-    images.require_image(images.HOST_IMAGE)
+    hosts.require_image(hosts.HOST_IMAGE)
     key = tmp_path / "id_ed25519"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    network, name = images.unique("pgstead-tls-net"), images.unique("pgstead-tls-vm")
-    images.docker("network", "create", network)
+    network, name = hosts.unique("pgstead-tls-net"), hosts.unique("pgstead-tls-vm")
+    hosts.docker("network", "create", network)
     try:
-        images.docker("run", "--detach", "--name", name, "--hostname", "db-vm",
-                      "--network", network, "--env",
-                      f"AUTHORIZED_KEY={key.with_suffix('.pub').read_text().strip()}",
-                      images.HOST_IMAGE)
+        hosts.docker("run", "--detach", "--name", name, "--hostname", "db-vm",
+                     "--network", network, "--env",
+                     f"AUTHORIZED_KEY={key.with_suffix('.pub').read_text().strip()}",
+                     hosts.HOST_IMAGE)
         template = f'{{{{(index .NetworkSettings.Networks "{network}").IPAddress}}}}'
-        address = images.docker("inspect", "-f", template, name).stdout.strip()
-        target = images.Host(name, address)
-        images.wait_until(lambda: images.ssh(key, "deploy", target, "true").returncode == 0,
-                          "ssh login as deploy", name, timeout=60)
+        address = hosts.docker("inspect", "-f", template, name).stdout.strip()
+        target = hosts.Host(name, address)
+        hosts.wait_until(lambda: hosts.ssh(key, "deploy", target, "true").returncode == 0,
+                         "ssh login as deploy", name, timeout=60)
         yield address, key
     finally:
-        images.docker("rm", "--force", "--volumes", name, check=False)
-        images.docker("network", "rm", network, check=False)
+        hosts.docker("rm", "--force", "--volumes", name, check=False)
+        hosts.docker("network", "rm", network, check=False)
 
 
 @pytest.mark.docker
