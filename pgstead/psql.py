@@ -139,7 +139,8 @@ def when_ready(server: Server, command: StringCommand, otherwise: str = "null") 
     Facts use this so that a plan made before the cluster exists reads "nothing there yet"
     instead of failing the host.
     """
-    probe = [*server.tool("pg_isready"), "-q"]
+    # </dev/null: through `compose exec` the probe would otherwise eat the command's stdin.
+    probe = [*server.tool("pg_isready"), "-q", "</dev/null"]
     return StringCommand(
         "if", *probe, "2>/dev/null;", "then", command, ";", "else", "echo", QuoteString(otherwise),
         ";", "fi",
