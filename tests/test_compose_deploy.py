@@ -4,6 +4,7 @@ reached over the published port; idempotent; data kept across re-creation; major
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
 import threading
@@ -14,6 +15,7 @@ import psycopg
 import pytest
 from psycopg import errors
 
+from pgstead.cron_entry import cron_file_path
 from pgstead.pki import server_cert_paths
 from tests.conftest import EnvFile, base_environment
 from tests.pgstead_run import apply, pyinfra
@@ -116,8 +118,15 @@ def full_data(env: EnvFile) -> None:
         {"type": "hostssl", "database": "all", "user": "all", "address": "127.0.0.1/32",
          "method": "scram-sha-256"},
     ]
+    data["backups"] = {"enabled": True, "schedule": "0 3 * * *", "dir": str(backup_dir(env)),
+                       "databases": "all", "format": "custom", "compression": "zstd",
+                       "keep": 2, "verify": True}
     env.data.update(data)
     env.write()
+
+
+def backup_dir(env: EnvFile) -> Path:
+    return Path("/var/backups/pgstead-test") / env.name
 
 
 def secrets_env() -> dict[str, str]:
@@ -134,6 +143,8 @@ def deployed(tmp_path_factory) -> Iterator[tuple[EnvFile, object, ProcessWatch]]
         yield env, first, watch
     finally:
         remove_project(env)
+        Path(cron_file_path(env.name)).unlink(missing_ok=True)
+        shutil.rmtree(backup_dir(env), ignore_errors=True)
 
 
 def test_first_apply_runs_the_container_and_the_second_changes_nothing(deployed):
@@ -252,6 +263,38 @@ def test_superuser_password_is_in_a_root_only_file_and_nowhere_else(deployed):
     assert watch.lines, "the process list was never sampled"
     leaks = [line for line in watch.lines if any(secret in line for secret in generated)]
     assert leaks == []
+
+
+def cron_job(env_name: str) -> tuple[str, str]:
+    """(user, command) of the installed cron entry."""
+    for line in Path(cron_file_path(env_name)).read_text().splitlines():
+        if line and not line.startswith("#") and "=" not in line.split()[0]:
+            fields = line.split(None, 6)
+            return fields[5], fields[6]
+    raise AssertionError("no job line in the cron entry")
+
+
+def test_backup_taken_by_the_cron_command_restores(deployed):
+    env, _, _ = deployed
+    csql(env, "CREATE TABLE game.log AS SELECT g AS id, md5(g::text) AS hash "
+              "FROM generate_series(1, 3000) g", "app")
+    user, command = cron_job(env.name)
+    assert user == "root"
+    subprocess.run(["sh", "-c", command], check=True)
+    last = json.loads((backup_dir(env) / "last-run.json").read_text())
+    assert last["status"] == "ok"
+    sets = [p for p in (backup_dir(env) / "app").iterdir() if p.is_dir()]
+    assert len(sets) == 1
+    assert json.loads((sets[0] / "manifest.json").read_text())["verified"] is True
+    dump = next(p for p in sets[0].iterdir() if p.name.startswith("database."))
+
+    csql(env, "CREATE DATABASE app_copy")
+    data = subprocess.run(["zstd", "-dc", str(dump)], capture_output=True, check=True).stdout
+    subprocess.run(["docker", "exec", "-i", "-u", "postgres", container(env), "pg_restore",
+                    "-d", "app_copy", "--no-owner"], input=data, check=True)
+    digest = "SELECT md5(string_agg(l::text, ',' ORDER BY id)) FROM game.log AS l"
+    assert csql(env, digest, "app_copy") == csql(env, digest, "app")
+    csql(env, "DROP DATABASE app_copy")
 
 
 def test_data_survives_down_and_a_new_apply(deployed):
