@@ -77,8 +77,3 @@ def verifies(verifier: str, password: str) -> bool:
     again = compute(password, salt=parsed.salt, iterations=parsed.iterations)
     return (hmac.compare_digest(again.stored_key, parsed.stored_key)
             and hmac.compare_digest(again.server_key, parsed.server_key))
-
-
-def fingerprint(verifier: str) -> str:
-    """sha256 hex of a verifier's text: compares two verifiers without showing either."""
-    return hashlib.sha256(verifier.encode("ascii")).hexdigest()

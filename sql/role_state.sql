@@ -1,7 +1,7 @@
 -- The managed roles as the server knows them, one JSON document.
--- A password shows only as its salt, iteration count and a sha256 of the stored verifier:
--- the controller recomputes the verifier with that salt and compares digests, so neither the
--- password nor its verifier ever appears in the fact output pyinfra prints.
+-- A password shows only as its salt and iteration count, which reveal nothing about it: the
+-- controller recomputes the verifier with them and asks the server whether it matches
+-- (role_password_check.sql, over stdin), so nothing derived from the password is printed.
 -- wanted: a JSON array of objects with name and valid_until, one per declared user.
 WITH wanted AS (
   SELECT w.name, coalesce(w.valid_until, 'infinity')::timestamptz AS valid_until
@@ -21,9 +21,8 @@ SELECT json_build_object(
       WHEN a.rolpassword IS NULL THEN NULL
       WHEN a.rolpassword LIKE 'SCRAM-SHA-256$%' THEN json_build_object(
         'iterations', split_part(split_part(a.rolpassword, '$', 2), ':', 1)::int,
-        'salt', split_part(split_part(a.rolpassword, '$', 2), ':', 2),
-        'sha256', encode(sha256(convert_to(a.rolpassword, 'UTF8')), 'hex'))
-      ELSE json_build_object('iterations', 0, 'salt', '', 'sha256', '')
+        'salt', split_part(split_part(a.rolpassword, '$', 2), ':', 2))
+      ELSE json_build_object('iterations', 0, 'salt', '')
     END,
     -- Databases this role owns, and per database the count of objects it owns there
     -- (default-privilege entries aside), for a safe drop.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import time
@@ -33,11 +34,14 @@ def stored_verifier(env_file, role: str = "app-user") -> str:
 
 
 def secrets_of(verifier: str) -> list[str]:
-    """The rotated password and every part of its verifier that could give it away."""
+    """The rotated password, every part of its verifier, and digests of it: anything that would
+    let someone reading the output test password guesses offline."""
     parsed = scram.parse(verifier)
     assert parsed is not None and scram.verifies(verifier, ROTATED)
     stored_key, server_key = verifier.rsplit("$", 1)[1].split(":")
-    return [ROTATED, verifier, stored_key, server_key]
+    digests = [hashlib.new(kind, verifier.encode()).hexdigest() for kind in ("sha256", "md5")]
+    return [ROTATED, verifier, stored_key, server_key, parsed.stored_key.hex(),
+            parsed.server_key.hex(), *digests]
 
 
 def assert_absent(haystack: str, needles: list[str], where: str) -> None:

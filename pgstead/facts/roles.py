@@ -1,24 +1,31 @@
-"""Facts about login roles: attributes, password fingerprints, what they own (for a safe drop)."""
+"""Facts about login roles: attributes, whether passwords match, what they own (for a drop)."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 
+from pyinfra.api import StringCommand
+
 from pgstead.facts.json_query import JsonQueryFact
+from pgstead.psql import Server, when_ready
 from pgstead.sqlfiles import literal, render
+
+# psql reading its SQL from stdin and printing one unaligned value.
+_STDIN_QUERY_FLAGS = ("-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-f", "-")
 
 
 @dataclass(frozen=True)
 class StoredPassword:
-    """A role's stored verifier, shown only as what is needed to check a password against it.
+    """A role's stored verifier, shown only by its salt and iteration count.
 
-    `iterations` is 0 for a verifier that is not SCRAM-SHA-256 (md5 or plain text).
+    Those reveal nothing about the password; they let the controller recompute the verifier
+    a password would have, for `PasswordsMatch` to compare on the server. `iterations` is 0
+    for a verifier that is not SCRAM-SHA-256 (md5 or plain text).
     """
 
     iterations: int
     salt: str  # base64, as stored
-    sha256: str  # hex digest of the whole stored verifier text
 
 
 @dataclass(frozen=True)
@@ -75,3 +82,23 @@ class OwnedObjects(JsonQueryFact):
 
     def query(self, role: str) -> str:
         return render("role_owned_objects", role=literal(role))
+
+
+def password_check_script(candidates: dict[str, str]) -> str:
+    """The stdin of `PasswordsMatch`: role name -> the verifier its declared password gives."""
+    rows = [{"name": name, "candidate": verifier} for name, verifier in candidates.items()]
+    return "\n".join([render("session_unlogged"),
+                      render("role_password_check", candidates=literal(json.dumps(rows)))])
+
+
+class PasswordsMatch(JsonQueryFact):
+    """Whether each role stores exactly its candidate verifier: name -> bool; None when down.
+
+    The candidates are secrets, so the SQL comes on stdin: call it as
+    ``host.get_fact(PasswordsMatch, server=server, _stdin=password_check_script(...))``.
+    pyinfra keeps `_stdin` out of the fact's printed arguments and command line, and the
+    session logs none of its statements.
+    """
+
+    def command(self, server: Server) -> StringCommand:
+        return when_ready(server, StringCommand(*server.tool("psql"), *_STDIN_QUERY_FLAGS))

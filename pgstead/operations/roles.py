@@ -12,7 +12,15 @@ from pyinfra.api.state import StateStage
 
 from pgstead import scram
 from pgstead.config.model import User
-from pgstead.facts.roles import LiveRole, LiveRoles, OwnedObjects, PgRoles, StoredPassword
+from pgstead.facts.roles import (
+    LiveRole,
+    LiveRoles,
+    OwnedObjects,
+    PasswordsMatch,
+    PgRoles,
+    StoredPassword,
+    password_check_script,
+)
 from pgstead.psql import Server, psql_script
 from pgstead.sqlfiles import ident, literal, render
 
@@ -30,17 +38,44 @@ def _flag(attribute: str, on: bool) -> sql.Composable:
     return sql.SQL(keyword if on else f"NO{keyword}")
 
 
-def _password_matches(stored: StoredPassword | None, user: User) -> bool:
-    if user.password is None:
-        return stored is None
+def _candidate(stored: StoredPassword | None, password: str) -> str | None:
+    """The verifier `password` gives with the stored salt and iteration count, or None when
+    no stored verifier could match (none stored, or not SCRAM-SHA-256)."""
     if stored is None or stored.iterations <= 0:
-        return False
+        return None
     try:
         salt = base64.b64decode(stored.salt, validate=True)
     except ValueError:
-        return False
-    again = scram.compute(user.password.reveal(), salt=salt, iterations=stored.iterations)
-    return scram.fingerprint(str(again)) == stored.sha256
+        return None
+    return str(scram.compute(password, salt=salt, iterations=stored.iterations))
+
+
+def _passwords_to_set(server: Server, users: list[User], live: LiveRoles | None) -> set[str]:
+    """Names of the existing users whose stored password is not their declared one.
+
+    Candidate verifiers are compared on the server (`PasswordsMatch`, over stdin), so neither
+    a verifier nor any digest of one reaches pyinfra's output at any verbosity.
+    """
+    differs: set[str] = set()
+    candidates: dict[str, str] = {}
+    for user in users:
+        current = live.roles.get(user.name) if live else None
+        if current is None:
+            continue  # created with its password
+        if user.password is None:
+            if current.password is not None:
+                differs.add(user.name)
+            continue
+        candidate = _candidate(current.password, user.password.reveal())
+        if candidate is None:
+            differs.add(user.name)
+        else:
+            candidates[user.name] = candidate
+    if candidates:
+        matches = host.get_fact(PasswordsMatch, server=server,
+                                _stdin=password_check_script(candidates)) or {}
+        differs |= {name for name in candidates if not matches.get(name)}
+    return differs
 
 
 def _password_clause(user: User) -> sql.Composable:
@@ -54,7 +89,8 @@ def _until(user: User) -> sql.Composable:
     return sql.SQL("VALID UNTIL {}").format(literal(user.valid_until or "infinity"))
 
 
-def role_changes(user: User, live: LiveRole | None) -> tuple[list[str], list[sql.Composable]]:
+def role_changes(user: User, live: LiveRole | None,
+                 password_differs: bool) -> tuple[list[str], list[sql.Composable]]:
     """(what differs, in words without values; the option clauses that fix it) for one user."""
     if live is None:
         options = [_flag("login", True)]
@@ -78,7 +114,7 @@ def role_changes(user: User, live: LiveRole | None) -> tuple[list[str], list[sql
     if not live.valid_until_ok:
         what.append(f"valid until {user.valid_until or 'infinity'}")
         options.append(_until(user))
-    if not _password_matches(live.password, user):
+    if password_differs:
         what.append("password" if user.password is not None else "password removed")
         options.append(_password_clause(user))
     return what, options
@@ -102,9 +138,11 @@ def users(server: Server, users: list[User]):
 
     Passwords are sent as SCRAM-SHA-256 verifiers made on the controller, on psql's stdin,
     in a session that logs none of its statements. A stored verifier is checked by recomputing
-    it with its own salt and iteration count and comparing sha256 digests (the fact returns
-    only those three), so an unchanged password is never rewritten. A user without a password
-    (``auth: cert``) has any stored password removed. All changes go in one transaction.
+    it with its own salt and iteration count (all the roles fact shows of it) and letting the
+    server compare, over stdin, answering only true or false; so an unchanged password is
+    never rewritten, and nothing derived from a password is printed at any verbosity. A user
+    without a password (``auth: cert``) has any stored password removed. All changes go in
+    one transaction.
 
     **Example:**
 
@@ -113,10 +151,11 @@ def users(server: Server, users: list[User]):
         roles.users(name="Login roles", server=Server(15, "main", 5432), users=env.users)
     """
     live: LiveRoles | None = host.get_fact(PgRoles, server=server, wanted=_wanted(users))
+    to_set = _passwords_to_set(server, users, live)
     statements: list[str] = []
     for user in users:
         current = live.roles.get(user.name) if live else None
-        what, options = role_changes(user, current)
+        what, options = role_changes(user, current, user.name in to_set)
         if not options:
             continue
         template = "role_create" if current is None else "role_alter"
