@@ -126,9 +126,10 @@ class BackupArea:
         self.base = Path(tempfile.mkdtemp(prefix="pgstead-bk-"))
         self.dir = self.base / "backups"
         self.config = self.base / "backup.conf"
-        self.dir.mkdir()
-        shutil.chown(self.base, "postgres", "postgres")
-        shutil.chown(self.dir, "postgres", "postgres")
+        self.tmp = self.base / "tmp"
+        for d in (self.base, self.dir, self.tmp):
+            d.mkdir(exist_ok=True)
+            shutil.chown(d, "postgres", "postgres")
         self.configure(**settings)
 
     def configure(self, **settings) -> None:
@@ -139,10 +140,14 @@ class BackupArea:
 
     def run(self, *args: str, program: Path = BACKUP) -> subprocess.CompletedProcess:
         return subprocess.run(
-            ["runuser", "-u", "postgres", "--", "bash", str(program), "--config",
-             str(self.config), *args],
+            ["runuser", "-u", "postgres", "--", "env", f"TMPDIR={self.tmp}", "bash", str(program),
+             "--config", str(self.config), *args],
             capture_output=True, text=True, timeout=300,
         )
+
+    def leftovers(self) -> list[str]:
+        """Temporary files the programs did not remove."""
+        return [p.name for p in self.tmp.iterdir()]
 
     def backup(self, *args: str) -> subprocess.CompletedProcess:
         proc = self.run(*args)
@@ -195,10 +200,11 @@ def area(cluster):
 
     yield make
     for a in made:
-        log = a.log()
+        log, leftovers = a.log(), a.leftovers()
         a.remove()
         # Every failure the tests provoke has its own message; the catch-all must stay silent.
         assert "unexpected failure" not in log
+        assert leftovers == []
 
 
 def as_postgres(*argv: str, **kwargs) -> subprocess.CompletedProcess:
@@ -547,7 +553,10 @@ def shop_backups(restore_cluster):
     a = BackupArea(restore_cluster, databases=("shop",))
     a.backup()
     yield a
+    log, leftovers = a.log(), a.leftovers()
     a.remove()
+    assert "unexpected failure" not in log
+    assert leftovers == []
     for name in restore_cluster.databases() - {"postgres", "template0", "template1", "shop"}:
         restore_cluster.query(
             sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
@@ -751,3 +760,24 @@ def test_full_disk_fails_the_run_and_keeps_older_sets(cluster, small_disk):
     finally:
         a.remove()
         cluster.query("DROP DATABASE bulk WITH (FORCE)")
+
+
+def test_failed_replace_leaves_the_database_as_it_was(restore_cluster, shop_backups):
+    c = restore_cluster
+    shop_backups.configure(databases=("shop",), format="plain", compression="none")
+    shop_backups.backup()
+    set_dir = shop_backups.good_sets("shop")[-1]
+    dump = set_dir / "database.sql"
+    # Cut short, with checksums to match: only the restore itself can fail.
+    dump.write_text(dump.read_text()[: dump.stat().st_size // 2])
+    subprocess.run(["bash", "-c", "sha256sum database.sql database.tsv row-counts.tsv "
+                    "> SHA256SUMS"], cwd=set_dir, check=True)
+    before = content_checksum(c, "shop"), row_counts(c, "shop")
+
+    proc = shop_backups.restore("--database", "shop", "--replace", "--from", set_dir.name)
+
+    assert proc.returncode == 1
+    assert "shop was not changed" in proc.stderr
+    assert (content_checksum(c, "shop"), row_counts(c, "shop")) == before
+    assert c.query("SELECT datallowconn FROM pg_database WHERE datname = 'shop'") == [(True,)]
+    assert not {n for n in c.databases() if "__pgstead_" in n}
