@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from pgstead.pki import cert_info, client_cert_paths, server_cert_paths
+from pgstead.pki import cert_info, client_cert_paths, ensure_ca, server_cert_paths
 from tests.pgstead_run import ROOT
 from tests.test_tls_deploy import CERT_USER, config_dir, deploy, enable_tls, pki
 
@@ -89,3 +89,11 @@ def test_inventory_option_reads_what_each_host_has_installed(env_file, tmp_path)
     out = certs(env_file, "--inventory", str(inventory)).stdout
     assert "host unreachable.invalid: no certificate on the controller" in out
     assert f"installed:   host unreachable at {installed}" in out
+
+
+def test_a_ca_close_to_expiry_is_flagged(env_file, tmp_path):
+    ensure_ca(tmp_path / "ca", "short-lived", days=20)
+    enable_tls(env_file, ca={"cert": str(tmp_path / "ca" / "ca.crt"),
+                             "key": str(tmp_path / "ca" / "ca.key")})
+    out = certs(env_file).stdout
+    assert "status:      expires in 19 days: replace the CA soon" in out

@@ -74,6 +74,16 @@ def _status(cert_pem: bytes, ca_pem: bytes | None, renew_before_days: int,
                          renew_before_days=renew_before_days) or "ok"
 
 
+def _ca_status(info: CertInfo, renew_before_days: int) -> str:
+    # pgstead never replaces a CA by itself: every certificate it signed would change with it.
+    left = info.days_left()
+    if left < 0:
+        return f"expired on {info.not_after:%Y-%m-%d}: replace the CA"
+    if left < renew_before_days:
+        return f"expires in {left} days: replace the CA soon"
+    return "ok"
+
+
 def controller_certificates(env: Environment, only_host: str | None = None) -> list[ListedCert]:
     """The CA, then host certificates, then client certificates, as the controller keeps them."""
     pki = pki_dir(env)
@@ -81,7 +91,9 @@ def controller_certificates(env: Environment, only_host: str | None = None) -> l
     ca_path = _ca_path(env)
     ca_pem = ca_path.read_bytes() if ca_path.is_file() else None
     if ca_pem is not None:
-        listed.append(ListedCert("CA", env.name, ca_path, cert_info(ca_pem), "ok"))
+        info = cert_info(ca_pem)
+        listed.append(ListedCert("CA", env.name, ca_path, info,
+                                 _ca_status(info, env.tls.renew_before_days)))
     hosts = [(name, path) for name, path in _kept(pki / HOSTS_DIR)
              if name not in env.tls.host_certs]
     hosts += [(name, pair.cert) for name, pair in env.tls.host_certs.items()]
@@ -122,14 +134,14 @@ def renew(env: Environment, only_host: str | None = None) -> list[str]:
     return renewed
 
 
-def installed_path(env: Environment) -> str:
+def installed_cert_path(env: Environment) -> str:
     return f"{server_for(env).config_dir}/{TLS_FILES['cert']}"
 
 
 def installed_on_local(env: Environment) -> CertInfo | str:
     """The server certificate the local cluster has installed, read from its config dir."""
     try:
-        return cert_info(Path(installed_path(env)).read_bytes())
+        return cert_info(Path(installed_cert_path(env)).read_bytes())
     except FileNotFoundError:
         return "none"
     except PkiError:
@@ -146,7 +158,7 @@ def installed_on_inventory(env: Environment, inventory: str) -> dict[str, CertIn
         with contextlib.suppress(PyinfraError):  # all failed: each is reported unreachable
             connect_all(state)
         try:
-            return {host.name: _installed_on(host, state, installed_path(env))
+            return {host.name: _installed_on(host, state, installed_cert_path(env))
                     for host in state.inventory}
         finally:
             disconnect_all(state)
@@ -225,7 +237,7 @@ def certs(file: str, renew_now: bool, only_host: str | None, inventory: str | No
         return
     if only_host and not any(c.kind == "host" for c in listed):
         click.echo(f"no server certificate for host {only_host!r} on the controller yet")
-    path = installed_path(env)
+    path = installed_cert_path(env)
     for cert in listed:
         click.echo("\n".join(_describe(cert)))
         looked_at = cert.name in installed or (not inventory and cert.name == LOCAL_HOST)
