@@ -24,7 +24,7 @@ from pgstead.pki import cert_info, ensure_ca, issue_server_cert, server_cert_pat
 from pgstead.pki.files import KEY_MODE, write_atomic
 from tests import hosts
 from tests.clusters import postmaster_start
-from tests.pgstead_run import ROOT, apply, pyinfra
+from tests.pgstead_run import ROOT, apply, dry, pyinfra
 
 PASSWORD = secrets.token_urlsafe(18)  # this test run's only; reaches pgstead through $TLS_PW
 DATABASE = "tlsapp"
@@ -135,6 +135,8 @@ def test_second_apply_changes_nothing(env_file):
     assert any("TLS" in name for name in first.changed)
     second = deploy(env_file)
     assert second.changed == [], f"second apply changed: {second.changed}"
+    plan = dry(env_file.path, env_file.state_dir, extra_env={"TLS_PW": PASSWORD})
+    assert plan.changed == []
 
 
 def test_key_never_reaches_the_output(env_file):
