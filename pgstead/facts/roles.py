@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass
 
@@ -84,11 +85,25 @@ class OwnedObjects(JsonQueryFact):
         return render("role_owned_objects", role=literal(role))
 
 
-def password_check_script(candidates: dict[str, str]) -> str:
+class SecretStdin(io.StringIO):
+    """Text for a command's stdin that prints as a placeholder.
+
+    pyinfra prints a fact's keyword arguments, `_stdin` included, with `-v`; its connectors
+    read a stdin that has `readlines` as a file, so the text still arrives whole.
+    """
+
+    def __repr__(self) -> str:
+        return "<secret stdin>"
+
+    __str__ = __repr__
+
+
+def password_check_script(candidates: dict[str, str]) -> SecretStdin:
     """The stdin of `PasswordsMatch`: role name -> the verifier its declared password gives."""
     rows = [{"name": name, "candidate": verifier} for name, verifier in candidates.items()]
-    return "\n".join([render("session_unlogged"),
-                      render("role_password_check", candidates=literal(json.dumps(rows)))])
+    return SecretStdin("\n".join([
+        render("session_unlogged"),
+        render("role_password_check", candidates=literal(json.dumps(rows)))]))
 
 
 class PasswordsMatch(JsonQueryFact):
@@ -96,8 +111,8 @@ class PasswordsMatch(JsonQueryFact):
 
     The candidates are secrets, so the SQL comes on stdin: call it as
     ``host.get_fact(PasswordsMatch, server=server, _stdin=password_check_script(...))``.
-    pyinfra keeps `_stdin` out of the fact's printed arguments and command line, and the
-    session logs none of its statements.
+    The stdin prints as a placeholder where pyinfra lists fact arguments (`-v`), never
+    reaches a command line, and the session logs none of its statements.
     """
 
     def command(self, server: Server) -> StringCommand:
