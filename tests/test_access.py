@@ -360,3 +360,16 @@ def test_plan_against_its_own_result_is_empty_and_excess_is_revoked():
         "game", "t", "table", converged.relations[0].acl | {("ro", "TRUNCATE")}),))
     assert [s.sql.strip() for s in plan_database(_db(), users, roles, tampered)] == [
         'REVOKE TRUNCATE ON TABLE "game"."t" FROM "ro";']
+
+
+def test_hostile_names_stay_inside_their_quotes():
+    # Validation refuses such names first; the SQL must be safe even if one got through.
+    nasty = 'x"; DROP TABLE t; --'
+    db = Database("app", owner="app_owner", schemas=(nasty,))
+    users = [User("app_owner", role="owner", database="app"),
+             User("Robert'); DROP TABLE students;--", role="readonly", database="app")]
+    statements = [s.sql for s in plan_database(db, users, [u.name for u in users], None)]
+    assert 'CREATE SCHEMA IF NOT EXISTS "x""; DROP TABLE t; --" AUTHORIZATION "app_owner";\n' in (
+        statements)
+    assert 'GRANT CONNECT ON DATABASE "app" TO "Robert\'); DROP TABLE students;--";\n' in (
+        statements)
