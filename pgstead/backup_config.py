@@ -23,6 +23,7 @@ def render_backup_config(
     major: int,
     pg_exec: str = "",
     socket_dir: str = DEFAULT_SOCKET_DIR,
+    superuser: str = "",
 ) -> str:
     """Return the text of /etc/pgstead/backup-<env>.conf for one environment.
 
@@ -33,6 +34,8 @@ def render_backup_config(
     + pg_exec: a command prefix that runs the client tools elsewhere, e.g.
       `docker compose -f /opt/x/compose.yaml exec -T -u postgres postgres`; empty: run natively
     + socket_dir: the server's Unix socket directory, as seen by the client tools
+    + superuser: the role the tools connect as; empty: the OS user's name (postgres). A Compose
+      image whose POSTGRES_USER is not postgres needs it here.
 
     Raises ValueError for settings the program cannot carry out.
     """
@@ -48,6 +51,7 @@ def render_backup_config(
         f"ENV={shlex.quote(env_name)}",
         f"PGPORT={shlex.quote(str(port))}",
         f"PGHOST={shlex.quote(socket_dir)}",
+        f"PG_SUPERUSER={shlex.quote(superuser)}",
         f"PG_EXEC=({_words(exec_argv)})",
         f"PG_BINDIR={shlex.quote(bindir)}",
         f"PG_MAJOR={shlex.quote(str(major))}",

@@ -701,14 +701,19 @@ def test_root_running_natively_becomes_postgres(cluster, area):
 
 def test_exec_prefix_streams_dumps_to_this_host(cluster):
     """With PG_EXEC (docker compose exec in real life) every client tool runs through the
-    prefix and the dump reaches this host over stdout; here the prefix is runuser."""
+    prefix and the dump reaches this host over stdout; here the prefix is runuser. The
+    connection goes as a superuser not named postgres, as in an image with POSTGRES_USER."""
+    cluster.query("CREATE ROLE pgstead_boss SUPERUSER LOGIN")
+    cluster.query("ALTER SYSTEM SET log_connections = on")
+    cluster.query("SELECT pg_reload_conf()")
     a = BackupArea(cluster)
     try:
         shutil.chown(a.dir, "root", "root")
         backups = Backups(enabled=True, dir=str(a.dir), databases=("app",), format="custom",
                           compression="gzip")
         a.config.write_text(render_backup_config(
-            "bk", backups, port=cluster.port, major=15, pg_exec="runuser -u postgres --"))
+            "bk", backups, port=cluster.port, major=15, pg_exec="runuser -u postgres --",
+            socket_dir="127.0.0.1", superuser="pgstead_boss"))
         proc = run_as_root(BACKUP, a.config)
         assert proc.returncode == 0, proc.stderr + a.log()
         (set_dir,) = a.sets("app")
@@ -718,8 +723,11 @@ def test_exec_prefix_streams_dumps_to_this_host(cluster):
         proc = run_as_root(RESTORE, a.config, "--database", "app", "--into", "app_via_exec")
         assert proc.returncode == 0, proc.stderr
         assert row_counts(cluster, "app_via_exec") == row_counts(cluster, "app")
+        server_log = Path(f"/var/log/postgresql/postgresql-15-{cluster.name}.log").read_text()
+        assert "connection authorized: user=pgstead_boss database=app" in server_log
     finally:
         cluster.query("DROP DATABASE IF EXISTS app_via_exec WITH (FORCE)")
+        cluster.query("DROP ROLE pgstead_boss")
         a.remove()
 
 
@@ -781,3 +789,24 @@ def test_failed_replace_leaves_the_database_as_it_was(restore_cluster, shop_back
     assert (content_checksum(c, "shop"), row_counts(c, "shop")) == before
     assert c.query("SELECT datallowconn FROM pg_database WHERE datname = 'shop'") == [(True,)]
     assert not {n for n in c.databases() if "__pgstead_" in n}
+
+
+def test_odd_database_names_survive_backup_list_and_restore(cluster, area):
+    odd = "_Odd/na'me \"x\" ü.%2F"
+    cluster.query(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(odd)))
+    cluster.query("CREATE TABLE \"T\" (id int)", odd)
+    cluster.query("INSERT INTO \"T\" SELECT generate_series(1, 7)", odd)
+    try:
+        a = area(databases=(odd,))
+        a.backup()
+        (listed,) = [r for r in a.listing() if r["kind"] == "database"]
+        assert listed["db"] == odd and listed["verified"] is True
+        assert Path(listed["path"]).parent.parent == a.dir
+
+        proc = a.restore("--database", odd, "--into", "odd copy")
+        assert proc.returncode == 0, proc.stderr
+        assert row_counts(cluster, "odd copy") == {'public."T"': 7}
+    finally:
+        for name in (odd, "odd copy"):
+            cluster.query(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(name)))
