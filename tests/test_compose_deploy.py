@@ -18,7 +18,7 @@ from psycopg import errors
 from pgstead.cron_entry import cron_file_path
 from pgstead.pki import server_cert_paths
 from tests.conftest import EnvFile, base_environment
-from tests.pgstead_run import apply, pyinfra
+from tests.pgstead_run import apply, dry, pyinfra
 from tests.test_access import OWNER_PW, RW_PW, access_data, generated_password, login, passwords
 from tests.test_tls_deploy import CERT_USER, DATABASE, PASSWORD, PASSWORD_USER, connect, pki
 
@@ -154,6 +154,12 @@ def test_first_apply_runs_the_container_and_the_second_changes_nothing(deployed)
     second = apply(env.path, env.state_dir, extra_env=secrets_env())
     assert second.changed == [], f"second apply changed: {second.changed}"
     assert second.failed == []
+
+
+def test_dry_run_on_the_converged_host_shows_no_change(deployed):
+    env, _, _ = deployed
+    plan = dry(env.path, env.state_dir, extra_env=secrets_env())
+    assert plan.changed == []
 
 
 def test_port_is_published_on_loopback_only(deployed):
@@ -315,6 +321,21 @@ def test_data_survives_down_and_a_new_apply(deployed):
 
 
 # ---------------------------------------------------------------- image changes
+
+
+def test_a_restart_needing_setting_restarts_the_container_and_waits_for_it(small_env):
+    apply(small_env.path, small_env.state_dir)
+    started = csql(small_env, "SELECT pg_postmaster_start_time()")
+    small_env.data["postgres"]["settings"]["shared_buffers"] = "160MB"
+    small_env.write()
+    run = apply(small_env.path, small_env.state_dir)
+    assert [name.split(" (")[0] for name in run.changed] == [
+        f"PostgreSQL settings | Parameters of 15/{small_env.name}:{small_env.port}"]
+    assert csql(small_env, "SHOW shared_buffers") == "160MB"
+    assert csql(small_env, "SELECT pg_postmaster_start_time()") != started
+    assert csql(small_env, "SELECT count(*) FROM pg_settings WHERE pending_restart") == "0"
+    assert apply(small_env.path, small_env.state_dir).changed == []
+
 
 
 @pytest.fixture
