@@ -810,3 +810,25 @@ def test_odd_database_names_survive_backup_list_and_restore(cluster, area):
         for name in (odd, "odd copy"):
             cluster.query(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
                 sql.Identifier(name)))
+
+
+def test_a_refused_database_fails_the_run_but_not_the_others(cluster, area):
+    hba = Path(f"/etc/postgresql/15/{cluster.name}/pg_hba.conf")
+    original = hba.read_text()
+    cluster.query("CREATE DATABASE refused")
+    hba.write_text("local refused all reject\n" + original)
+    cluster.query("SELECT pg_reload_conf()")
+    try:
+        a = area(databases=None)
+        proc = a.run()
+        assert proc.returncode == 1
+        run = a.last_run()
+        by_db = {d["db"]: d for d in run["databases"]}
+        assert by_db["refused"]["status"] == "failed"
+        assert "pg_hba.conf rejects connection" in by_db["refused"]["error"]
+        assert by_db["app"]["status"] == "ok" and by_db["app"]["verified"] is True
+        assert not (a.dir / "refused").exists()
+    finally:
+        hba.write_text(original)
+        cluster.query("SELECT pg_reload_conf()")
+        cluster.query("DROP DATABASE refused")
