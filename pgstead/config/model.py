@@ -116,6 +116,20 @@ class Security:
 
 
 @dataclass(frozen=True)
+class PgAudit:
+    enabled: bool = False
+    classes: tuple[str, ...] = ("ddl", "role")  # pgaudit.log classes
+
+
+@dataclass(frozen=True)
+class Hardening:
+    level: str = "baseline"  # baseline | strict | off
+    opt_out: dict[str, str] = field(default_factory=dict)  # control name -> reason
+    pgaudit: PgAudit = field(default_factory=PgAudit)
+    set_user: bool = False
+
+
+@dataclass(frozen=True)
 class Environment:
     name: str
     source: Path  # the YAML file it was loaded from
@@ -128,6 +142,7 @@ class Environment:
     hba: tuple[HbaRule, ...] = ()
     backups: Backups = field(default_factory=Backups)
     security: Security = field(default_factory=Security)
+    hardening: Hardening = field(default_factory=Hardening)
 
     def user(self, name: str) -> User | None:
         return next((u for u in self.users if u.name == name), None)
