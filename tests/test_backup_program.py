@@ -832,3 +832,13 @@ def test_a_refused_database_fails_the_run_but_not_the_others(cluster, area):
         hba.write_text(original)
         cluster.query("SELECT pg_reload_conf()")
         cluster.query("DROP DATABASE refused")
+
+
+def test_a_large_log_is_rotated(cluster, area):
+    a = area(databases=("app",), verify=False)
+    log = a.dir / "pgstead-backup.log"
+    log.write_text("old line\n" * 1_300_000)
+    shutil.chown(log, "postgres", "postgres")
+    a.backup()
+    assert (a.dir / "pgstead-backup.log.1").read_text().startswith("old line")
+    assert "backup run started" in log.read_text() and log.stat().st_size < 10_000
