@@ -842,3 +842,17 @@ def test_a_large_log_is_rotated(cluster, area):
     a.backup()
     assert (a.dir / "pgstead-backup.log.1").read_text().startswith("old line")
     assert "backup run started" in log.read_text() and log.stat().st_size < 10_000
+
+
+def test_retention_also_limits_failed_sets(cluster, area):
+    a = area(databases=("app",), keep=1, verify=False)
+    for _ in range(2):
+        a.backup()
+        newest = a.good_sets("app")[-1]
+        os.truncate(newest / "database.dump.zst", 100)
+        assert a.run("--verify-set", f"app/{newest.name}").returncode == 1
+    failed = [p.name for p in a.sets("app")]
+    a.backup()
+    names = [p.name for p in a.sets("app")]
+    assert names == [failed[-1], a.good_sets("app")[-1].name]
+    assert names[0].endswith(".failed")
