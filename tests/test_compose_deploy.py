@@ -323,6 +323,15 @@ def test_data_survives_down_and_a_new_apply(deployed):
 # ---------------------------------------------------------------- image changes
 
 
+def test_dry_run_on_a_fresh_host_plans_the_service_and_touches_nothing(small_env):
+    plan = dry(small_env.path, small_env.state_dir)
+    assert any("Compose project" in name for name in plan.changed)
+    assert any("Service" in name for name in plan.changed)
+    assert not Path(small_env.data["compose"]["project_dir"]).exists()
+    assert docker("ps", "-aq", "-f", f"name=^{container(small_env)}$") == ""
+    assert docker("volume", "ls", "-q", "-f", f"name=pgstead-{small_env.name}-data") == ""
+
+
 def test_a_restart_needing_setting_restarts_the_container_and_waits_for_it(small_env):
     apply(small_env.path, small_env.state_dir)
     started = csql(small_env, "SELECT pg_postmaster_start_time()")
