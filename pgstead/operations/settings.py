@@ -76,8 +76,11 @@ def parameters(server: Server, settings: dict[str, str], restart_policy: str = "
             changes.append((name, None))
 
     def needs_restart(name: str) -> bool:
-        context = rows[name].context if name in rows else known[name].context
-        return context == "postmaster"
+        if name in rows:
+            return rows[name].context == "postmaster"
+        # A library's parameter (auth_delay.milliseconds) is unknown until the library is
+        # loaded; it is written now and read at the restart that loads the library.
+        return name in known and known[name].context == "postmaster"
 
     restart_needed = sorted(name for name, _ in changes if needs_restart(name))
     already_pending = sorted(name for name, row in rows.items() if row.pending_restart)
