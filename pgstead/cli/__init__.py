@@ -7,6 +7,7 @@ import click
 from pgstead.cli.certs import certs
 from pgstead.cli.env import env
 from pgstead.cli.failures import ReportingGroup
+from pgstead.cli.plan import plan
 from pgstead.cli.validate import validate
 
 
@@ -22,3 +23,4 @@ def main(ctx: click.Context, debug: bool) -> None:
 main.add_command(validate)
 main.add_command(certs)
 main.add_command(env)
+main.add_command(plan)

@@ -1,0 +1,209 @@
+"""The files a deploy would put on a host, made from the Environment alone (no host). Pure.
+
+`pgstead plan` writes them for review: the configuration files byte for byte as the roles
+install them, plus readable listings of the parameters (each with its reload/restart class)
+and of the roles and grants. No secret value enters any of them: passwords show only where
+they come from.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+from pgstead import catalog
+from pgstead.backup_config import render_backup_config
+from pgstead.config.model import Environment, User
+from pgstead.cron_entry import backup_config_path, cron_file_path, render_cron_entry
+from pgstead.desired_settings import baseline, tls_settings, tuned
+from pgstead.facts.cluster import HostResources
+from pgstead.grants_plan import plan_database
+from pgstead.pki.sans import server_sans
+from pgstead.render.compose import layout_for, render_compose
+from pgstead.render.pg_hba import pg_hba_for
+from pgstead.servers import server_for
+
+MASK = "********"
+# What a change of a parameter in each pg_settings context takes to reach the server.
+_CLASS_BY_CONTEXT = {
+    "postmaster": "restart",
+    "sighup": "reload",
+    "superuser": "reload",
+    "user": "reload",
+    "backend": "reload, new sessions only",
+    "superuser-backend": "reload, new sessions only",
+}
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    path: str  # relative to the plan directory
+    content: str
+    host_path: str | None  # where the deploy puts it; None for a listing that is no host file
+    what: str
+
+
+def change_class(major: int, name: str) -> str:
+    """'restart', 'reload' or 'reload, new sessions only', from the catalog of `major`."""
+    param = catalog.parameters(major).get(name)
+    if param is None:
+        return "unknown parameter"
+    return _CLASS_BY_CONTEXT.get(param.context, param.context)
+
+
+def _conf_value(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _resources(env: Environment, memory_bytes: int | None,
+               cpus: int | None) -> HostResources | None:
+    memory = memory_bytes or env.postgres.tuning.memory_bytes
+    count = cpus or env.postgres.tuning.cpus
+    return HostResources(memory, count) if memory and count else None
+
+
+def render_settings(env: Environment, *, memory_bytes: int | None = None,
+                    cpus: int | None = None) -> str:
+    """postgresql.auto.conf as ALTER SYSTEM would leave it, each line with its change class
+    and the layer it comes from (tuning, baseline, tls, file)."""
+    pg = env.postgres
+    resources = _resources(env, memory_bytes, cpus)
+    config_dir = server_for(env).config_dir
+    layers: list[tuple[str, dict[str, str]]] = []
+    header = [f"# postgresql.auto.conf: parameters pgstead sets with ALTER SYSTEM on "
+              f"{server_for(env)}, from {env.source.name}.",
+              "# Each line: its change class (restart: needs a server restart; reload: "
+              "pg_reload_conf) and its layer."]
+    if pg.tuning.profile == "none":
+        header.append("# tuning: profile none, nothing computed")
+    elif resources is None:
+        header.append(f"# tuning (profile {pg.tuning.profile}): computed on the host from its "
+                      "memory and CPUs; pass --memory and --cpus to see the values")
+    else:
+        header.append(f"# tuning (profile {pg.tuning.profile}) for "
+                      f"{resources.memory_bytes // (1024 * 1024)}MB memory, "
+                      f"{resources.cpus} CPUs")
+        layers.append(("tuning", tuned(env, resources)))
+    layers += [("baseline", baseline(env)), ("tls", tls_settings(env, config_dir)),
+               ("file", dict(pg.settings))]
+    merged: dict[str, tuple[str, str]] = {}
+    for layer, values in layers:
+        for name, value in values.items():
+            merged[name] = (value, layer)
+    lines = [f"{name} = {_conf_value(value)}  # {change_class(pg.version, name)}; {layer}"
+             for name, (value, layer) in merged.items()]
+    return "\n".join([*header, *lines]) + "\n"
+
+
+def _password(user: User) -> str:
+    if user.auth == "cert":
+        return "none (client certificate)"
+    if user.password is None:
+        return "none"
+    return f"{MASK} (from {user.password.source})"
+
+
+def _user_line(user: User) -> str:
+    if user.state == "absent":
+        return f"- {user.name}: absent (dropped if present)"
+    parts = ["LOGIN", *[a.upper() for a in user.attributes]]
+    if user.role:
+        parts.append(f"{user.role} on database {user.database}")
+        if user.schemas:
+            parts.append(f"schemas {', '.join(user.schemas)}")
+    parts.append(f"connection limit {user.connection_limit}")
+    parts.append(f"valid until {user.valid_until or 'infinity'}")
+    parts.append(f"password {_password(user)}")
+    return f"- {user.name}: " + "; ".join(parts)
+
+
+def render_roles_and_grants(env: Environment) -> str:
+    """Login roles with their attributes (passwords masked), then each database with the
+    statements that set its ownership and privileges on a freshly created database."""
+    lines = [f"# Roles and grants pgstead manages on {server_for(env)}, from "
+             f"{env.source.name}.", "", "## Login roles"]
+    lines += [_user_line(u) for u in env.users] or ["(none declared)"]
+    managed = [u.name for u in env.users if u.state == "present"]
+    for db in env.databases:
+        lines += ["", f"## Database {db.name} (owner {db.owner})"]
+        if db.schemas:
+            lines.append(f"schemas: {', '.join(db.schemas)}")
+        if db.extensions:
+            lines.append(f"extensions: {', '.join(db.extensions)}")
+        lines.append("# Statements for a new database; on a live one only the difference runs.")
+        for statement in plan_database(db, env.users, managed, None):
+            lines += [f"-- {statement.summary}", statement.sql.rstrip().rstrip(";") + ";"]
+    return "\n".join(lines) + "\n"
+
+
+def render_tls_plan(env: Environment) -> str:
+    t = env.tls
+    if not t.enabled:
+        return "TLS: disabled (ssl = off)\n"
+    server = server_for(env)
+    where = server.host_path(server.config_dir)
+    if where != server.config_dir:
+        where += f" (the server's {server.config_dir})"
+    ca = (f"brought: {t.ca.cert}" if t.ca else
+          f"generated once on the controller in {env.state_dir}/pki")
+    # The names every host gets besides its own: server_sans with no host name or address.
+    extra = server_sans("", None, env.postgres.listen_addresses, t.server_names)
+    return "\n".join([
+        f"TLS: required for TCP ({'hostssl only' if t.require else 'optional'}), "
+        f"minimum {t.min_protocol}",
+        f"CA: {ca}",
+        "Server certificate per host, valid "
+        f"{t.days} days, renewed {t.renew_before_days} days before expiry, names: the host's "
+        "inventory name and address" + (f", {', '.join(extra)}" if extra else ""),
+        *[f"  {host}: ready certificate {pair.cert}" for host, pair in t.host_certs.items()],
+        f"Installed in {where}: server.crt (0644), server.key (0600), root.crt (0644), "
+        "owned by postgres",
+    ]) + "\n"
+
+
+def plan_files(env: Environment, *, memory_bytes: int | None = None,
+               cpus: int | None = None) -> list[PlannedFile]:
+    """Every file the deploy of `env` puts on a host, plus the settings and access listings.
+
+    + memory_bytes, cpus: the host's resources for tuning, when the file leaves them `auto`
+    """
+    server = server_for(env)
+    files = [
+        PlannedFile("postgresql.auto.conf", render_settings(env, memory_bytes=memory_bytes,
+                                                             cpus=cpus),
+                    None, "server parameters with their change class"),
+        PlannedFile("pg_hba.conf", pg_hba_for(env), server.host_path(
+            f"{server.config_dir}/pg_hba.conf"), "client authentication"),
+        PlannedFile("roles-and-grants.txt", render_roles_and_grants(env), None,
+                    "login roles (passwords masked), databases and privileges"),
+        PlannedFile("tls.txt", render_tls_plan(env), None, "certificates and where they go"),
+    ]
+    if env.postgres.install == "compose":
+        layout = layout_for(env)
+        project = render_compose(env)
+        files += [
+            PlannedFile("compose.yaml", project.compose_yaml, layout.compose_file,
+                        "the Compose project"),
+            PlannedFile("compose.env", project.dot_env, layout.env_file,
+                        "the Compose project's .env"),
+        ]
+    if env.backups.enabled:
+        # As roles/backups.py renders them: through the server's exec prefix, as root for a
+        # container (the host may have no postgres user).
+        cron_path = cron_file_path(env.name)
+        config_path = backup_config_path(env.name)
+        run_as = "postgres" if server.native else "root"
+        files += [
+            PlannedFile(f"cron.d/{cron_path.rsplit('/', 1)[1]}",
+                        render_cron_entry(env.name, env.backups.schedule, run_as=run_as),
+                        cron_path, "the backup schedule"),
+            PlannedFile(config_path.rsplit("/", 1)[1],
+                        render_backup_config(env.name, env.backups, port=server.socket_port,
+                                             major=env.postgres.version,
+                                             pg_exec=shlex.join(server.exec_prefix)),
+                        config_path, "the backup program's config"),
+        ]
+    index = ["# Files pgstead would put on each host of this environment "
+             f"({env.name}, from {env.source.name}).", "# plan file -> host path: what"]
+    index += [f"{f.path} -> {f.host_path or '(listing)'}: {f.what}" for f in files]
+    return [*files, PlannedFile("INDEX.txt", "\n".join(index) + "\n", None, "this index")]
