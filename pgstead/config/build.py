@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
-from pgstead import units
+from pgstead import hardening, units
+from pgstead.config.budget import DEFAULT_MAX_CONNECTIONS, DEFAULT_SUPERUSER_RESERVED
 from pgstead.config.model import (
     TLS,
     Backups,
@@ -13,7 +15,9 @@ from pgstead.config.model import (
     Compose,
     Database,
     Environment,
+    Hardening,
     HbaRule,
+    PgAudit,
     Postgres,
     Security,
     Tuning,
@@ -31,7 +35,7 @@ def build_environment(document: dict, *, source: Path, state_dir: Path,
     """`document` must have passed the schema and semantic checks; `passwords` by user name."""
     base_dir = source.parent
     postgres = _postgres(document.get("postgres", {}))
-    return Environment(
+    env = Environment(
         name=document["name"],
         source=source,
         state_dir=state_dir,
@@ -43,7 +47,9 @@ def build_environment(document: dict, *, source: Path, state_dir: Path,
         hba=tuple(HbaRule(**rule) for rule in document.get("hba", [])),
         backups=_backups(document.get("backups")),
         security=Security(**document.get("security", {})),
+        hardening=_hardening(document.get("hardening", {})),
     )
+    return _hardened(env, document)
 
 
 def parse_size(text: str) -> int:
@@ -134,3 +140,40 @@ def _backups(raw: dict | None) -> Backups:
         **{"enabled": True, **values},
         databases=None if databases == "all" else tuple(databases),
     )
+
+
+def _hardening(raw: dict) -> Hardening:
+    level = raw.get("level", "baseline")
+    pgaudit = raw.get("pgaudit", {})
+    return Hardening(
+        level=level,
+        opt_out={item["control"]: item["reason"] for item in raw.get("opt_out", [])},
+        pgaudit=PgAudit(
+            enabled=pgaudit.get("enabled", level == "strict"),
+            classes=tuple(pgaudit.get("classes", hardening.STRICT_PGAUDIT_CLASSES
+                                      if level == "strict" else
+                                      hardening.DEFAULT_PGAUDIT_CLASSES)),
+        ),
+        set_user=raw.get("set_user", False),
+    )
+
+
+def _hardened(env: Environment, document: dict) -> Environment:
+    """What two hardening controls change in the declared objects themselves: a connection
+    limit for each login user that declares none, and pg_hba rejects keeping postgres off TCP."""
+    if hardening.is_active(env, "connection_limits"):
+        declared = {u["name"] for u in document.get("users", []) if "connection_limit" in u}
+        present = [u for u in env.users if u.state == "present"]
+        settings = env.postgres.settings
+        share = hardening.derived_connection_limit(
+            int(settings.get("max_connections", DEFAULT_MAX_CONNECTIONS)),
+            int(settings.get("superuser_reserved_connections", DEFAULT_SUPERUSER_RESERVED)),
+            [u.connection_limit for u in present if u.name in declared],
+            sum(1 for u in present if u.name not in declared),
+        )
+        env = replace(env, users=tuple(
+            u if u.name in declared or u.state != "present" else replace(u, connection_limit=share)
+            for u in env.users))
+    if hardening.is_active(env, "superuser_local_only"):
+        env = replace(env, hba=(*hardening.SUPERUSER_TCP_REJECTS, *env.hba))
+    return env
