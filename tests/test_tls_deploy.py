@@ -31,6 +31,32 @@ DATABASE = "tlsapp"
 PASSWORD_USER = "tls_pw"
 CERT_USER = "tls_cert"
 _SSL_REQUEST = struct.pack("!ii", 8, 80877103)
+# This part's own ports: other parts' tests may run at the same time on the shared range.
+_TLS_PORTS = range(5540, 5590)
+
+
+def _free_port() -> int:
+    listed = subprocess.run(["pg_lsclusters", "--no-header"], capture_output=True, text=True)
+    used = {int(fields[2]) for fields in map(str.split, listed.stdout.splitlines())
+            if len(fields) > 2 and fields[2].isdigit()}
+    for port in _TLS_PORTS:
+        with socket.socket() as probe:
+            if port not in used and probe.connect_ex(("127.0.0.1", port)) != 0:
+                return port
+    raise RuntimeError(f"no free port in {_TLS_PORTS}")
+
+
+def on_own_port(env_file):
+    """The shared per-test environment, moved to a port of this part's range."""
+    env_file.port = _free_port()
+    env_file.data["postgres"]["port"] = env_file.port
+    env_file.write()
+    return env_file
+
+
+@pytest.fixture
+def tls_env(env_file):
+    return on_own_port(env_file)
 
 
 def enable_tls(env_file, **tls: object) -> None:
@@ -95,165 +121,165 @@ def wait_for_served(port: int, expected: str) -> None:
         time.sleep(0.1)
 
 
-def test_verify_full_accepts_localhost_and_rejects_a_name_not_in_the_certificate(env_file):
-    enable_tls(env_file)
-    deploy(env_file)
-    ca = pki(env_file) / "ca.crt"
-    with connect(env_file, ca) as conn:
+def test_verify_full_accepts_localhost_and_rejects_a_name_not_in_the_certificate(tls_env):
+    enable_tls(tls_env)
+    deploy(tls_env)
+    ca = pki(tls_env) / "ca.crt"
+    with connect(tls_env, ca) as conn:
         row = conn.execute("SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
         assert row.fetchone() == (True, "TLSv1.3")
     with pytest.raises(psycopg.OperationalError, match="does not match host name"):
-        connect(env_file, ca, host="notinthecert.example", hostaddr="127.0.0.1")
+        connect(tls_env, ca, host="notinthecert.example", hostaddr="127.0.0.1")
 
 
-def test_require_refuses_tcp_without_tls(env_file):
-    enable_tls(env_file)
-    deploy(env_file)
+def test_require_refuses_tcp_without_tls(tls_env):
+    enable_tls(tls_env)
+    deploy(tls_env)
     with pytest.raises(psycopg.OperationalError, match="no encryption"):
-        connect(env_file, pki(env_file) / "ca.crt", sslmode="disable")
+        connect(tls_env, pki(tls_env) / "ca.crt", sslmode="disable")
 
 
-def test_key_is_0600_and_files_belong_to_postgres_and_match_the_controller(env_file):
-    enable_tls(env_file)
-    deploy(env_file)
-    conf = config_dir(env_file)
+def test_key_is_0600_and_files_belong_to_postgres_and_match_the_controller(tls_env):
+    enable_tls(tls_env)
+    deploy(tls_env)
+    conf = config_dir(tls_env)
     postgres = pwd.getpwnam("postgres")
     for name, mode in (("server.key", 0o600), ("server.crt", 0o644), ("root.crt", 0o644)):
         st = (conf / name).stat()
         assert st.st_mode & 0o777 == mode, name
         assert (st.st_uid, st.st_gid) == (postgres.pw_uid, postgres.pw_gid), name
-    crt, key = server_cert_paths(pki(env_file), "@local")
+    crt, key = server_cert_paths(pki(tls_env), "@local")
     assert (conf / "server.crt").read_bytes() == crt.read_bytes()
     assert (conf / "server.key").read_bytes() == key.read_bytes()
-    assert (conf / "root.crt").read_bytes() == (pki(env_file) / "ca.crt").read_bytes()
+    assert (conf / "root.crt").read_bytes() == (pki(tls_env) / "ca.crt").read_bytes()
     assert cert_info(crt.read_bytes()).sans == ("localhost", "127.0.0.1", "::1")
 
 
-def test_second_apply_changes_nothing(env_file):
-    enable_tls(env_file)
-    first = deploy(env_file)
+def test_second_apply_changes_nothing(tls_env):
+    enable_tls(tls_env)
+    first = deploy(tls_env)
     assert any("TLS" in name for name in first.changed)
-    second = deploy(env_file)
+    second = deploy(tls_env)
     assert second.changed == [], f"second apply changed: {second.changed}"
-    plan = dry(env_file.path, env_file.state_dir, extra_env={"TLS_PW": PASSWORD})
+    plan = dry(tls_env.path, tls_env.state_dir, extra_env={"TLS_PW": PASSWORD})
     assert plan.changed == []
 
 
-def test_key_never_reaches_the_output(env_file):
-    enable_tls(env_file)
-    run = apply(env_file.path, env_file.state_dir, "-vvv", extra_env={"TLS_PW": PASSWORD},
+def test_key_never_reaches_the_output(tls_env):
+    enable_tls(tls_env)
+    run = apply(tls_env.path, tls_env.state_dir, "-vvv", extra_env={"TLS_PW": PASSWORD},
                 json_report=False)
-    _, key = server_cert_paths(pki(env_file), "@local")
+    _, key = server_cert_paths(pki(tls_env), "@local")
     key_body = key.read_text().splitlines()[1]
     output = run.stdout + run.stderr
     assert "PRIVATE KEY" not in output
     assert key_body not in output
 
 
-def test_certificate_near_expiry_is_rotated_by_reload_without_restart(env_file):
-    enable_tls(env_file, days=825, renew_before_days=1)
-    deploy(env_file)
+def test_certificate_near_expiry_is_rotated_by_reload_without_restart(tls_env):
+    enable_tls(tls_env, days=825, renew_before_days=1)
+    deploy(tls_env)
     # A certificate with 5 days left, as the controller would hold one after years of use.
-    crt, key = server_cert_paths(pki(env_file), "@local")
-    ca_cert = (pki(env_file) / "ca.crt").read_bytes()
-    ca_key = (pki(env_file) / "ca.key").read_bytes()
+    crt, key = server_cert_paths(pki(tls_env), "@local")
+    ca_cert = (pki(tls_env) / "ca.crt").read_bytes()
+    ca_key = (pki(tls_env) / "ca.key").read_bytes()
     short_cert, short_key = issue_server_cert(ca_cert, ca_key, common_name="localhost",
                                               sans=["localhost", "127.0.0.1", "::1"], days=5)
     write_atomic(key, short_key, KEY_MODE)
     write_atomic(crt, short_cert, 0o644)
-    assert deploy(env_file).changed, "the short-lived certificate is installed"
-    wait_for_served(env_file.port, cert_info(short_cert).fingerprint_sha256)
+    assert deploy(tls_env).changed, "the short-lived certificate is installed"
+    wait_for_served(tls_env.port, cert_info(short_cert).fingerprint_sha256)
 
-    started = postmaster_start(env_file.port)
-    held = connect(env_file, pki(env_file) / "ca.crt")
+    started = postmaster_start(tls_env.port)
+    held = connect(tls_env, pki(tls_env) / "ca.crt")
     try:
-        enable_tls(env_file, days=825, renew_before_days=30)
-        rotated = deploy(env_file)
+        enable_tls(tls_env, days=825, renew_before_days=30)
+        rotated = deploy(tls_env)
         assert any("TLS" in name for name in rotated.changed)
         new_cert = crt.read_bytes()
         assert new_cert != short_cert
         assert cert_info(new_cert).days_left() >= 824
-        wait_for_served(env_file.port, cert_info(new_cert).fingerprint_sha256)
-        assert postmaster_start(env_file.port) == started, "rotation must not restart"
+        wait_for_served(tls_env.port, cert_info(new_cert).fingerprint_sha256)
+        assert postmaster_start(tls_env.port) == started, "rotation must not restart"
         # The session opened over the old certificate carries on.
         row = held.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
         assert row.fetchone() == (True,)
     finally:
         held.close()
-    with connect(env_file, pki(env_file) / "ca.crt") as conn:
+    with connect(tls_env, pki(tls_env) / "ca.crt") as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)
-    assert deploy(env_file).changed == []
+    assert deploy(tls_env).changed == []
 
 
-def test_client_certificate_login_works_and_fails_without_the_certificate(env_file):
-    enable_tls(env_file)
-    deploy(env_file)
-    ca = pki(env_file) / "ca.crt"
-    clients = pki(env_file) / "clients"
-    with connect(env_file, ca, user=CERT_USER, password=None,
+def test_client_certificate_login_works_and_fails_without_the_certificate(tls_env):
+    enable_tls(tls_env)
+    deploy(tls_env)
+    ca = pki(tls_env) / "ca.crt"
+    clients = pki(tls_env) / "clients"
+    with connect(tls_env, ca, user=CERT_USER, password=None,
                  sslcert=str(clients / f"{CERT_USER}.crt"),
                  sslkey=str(clients / f"{CERT_USER}.key")) as conn:
         assert conn.execute("SELECT current_user").fetchone() == (CERT_USER,)
     with pytest.raises(psycopg.OperationalError, match="certificate"):
-        connect(env_file, ca, user=CERT_USER, password=None, sslcert="/nonexistent.crt",
+        connect(tls_env, ca, user=CERT_USER, password=None, sslcert="/nonexistent.crt",
                 sslkey="/nonexistent.key")
     # Another role's certificate does not log in as this one.
     with pytest.raises(psycopg.OperationalError):
-        connect(env_file, ca, user=PASSWORD_USER, password=None,
+        connect(tls_env, ca, user=PASSWORD_USER, password=None,
                 sslcert=str(clients / f"{CERT_USER}.crt"),
                 sslkey=str(clients / f"{CERT_USER}.key"))
 
 
-def test_bring_your_own_ca(env_file, tmp_path):
+def test_bring_your_own_ca(tls_env, tmp_path):
     company = tmp_path / "company-ca"
     ca_cert, _ = ensure_ca(company, "company")
-    enable_tls(env_file, ca={"cert": str(company / "ca.crt"), "key": str(company / "ca.key")})
-    deploy(env_file)
-    assert not (pki(env_file) / "ca.crt").exists(), "no CA is generated beside a brought one"
-    assert (config_dir(env_file) / "root.crt").read_bytes() == ca_cert
-    served = served_certificate(env_file.port)
+    enable_tls(tls_env, ca={"cert": str(company / "ca.crt"), "key": str(company / "ca.key")})
+    deploy(tls_env)
+    assert not (pki(tls_env) / "ca.crt").exists(), "no CA is generated beside a brought one"
+    assert (config_dir(tls_env) / "root.crt").read_bytes() == ca_cert
+    served = served_certificate(tls_env.port)
     served.verify_directly_issued_by(x509.load_pem_x509_certificate(ca_cert))
-    with connect(env_file, company / "ca.crt") as conn:
+    with connect(tls_env, company / "ca.crt") as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)
-    assert deploy(env_file).changed == []
+    assert deploy(tls_env).changed == []
 
 
-def test_new_server_name_reissues_the_certificate_and_it_verifies_by_that_name(env_file):
-    enable_tls(env_file)
-    deploy(env_file)
-    started = postmaster_start(env_file.port)
-    enable_tls(env_file, server_names=["db.example.com"])
-    assert any("TLS" in name for name in deploy(env_file).changed)
-    crt, _ = server_cert_paths(pki(env_file), "@local")
-    wait_for_served(env_file.port, cert_info(crt.read_bytes()).fingerprint_sha256)
-    with connect(env_file, pki(env_file) / "ca.crt", host="db.example.com",
+def test_new_server_name_reissues_the_certificate_and_it_verifies_by_that_name(tls_env):
+    enable_tls(tls_env)
+    deploy(tls_env)
+    started = postmaster_start(tls_env.port)
+    enable_tls(tls_env, server_names=["db.example.com"])
+    assert any("TLS" in name for name in deploy(tls_env).changed)
+    crt, _ = server_cert_paths(pki(tls_env), "@local")
+    wait_for_served(tls_env.port, cert_info(crt.read_bytes()).fingerprint_sha256)
+    with connect(tls_env, pki(tls_env) / "ca.crt", host="db.example.com",
                  hostaddr="127.0.0.1") as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)
-    assert postmaster_start(env_file.port) == started
+    assert postmaster_start(tls_env.port) == started
 
 
-def test_switching_to_your_own_ca_reissues_and_installs_its_root(env_file, tmp_path):
-    enable_tls(env_file)
-    deploy(env_file)
+def test_switching_to_your_own_ca_reissues_and_installs_its_root(tls_env, tmp_path):
+    enable_tls(tls_env)
+    deploy(tls_env)
     company = tmp_path / "company-ca"
     ca_cert, _ = ensure_ca(company, "company")
-    enable_tls(env_file, ca={"cert": str(company / "ca.crt"), "key": str(company / "ca.key")})
-    run = deploy(env_file)
+    enable_tls(tls_env, ca={"cert": str(company / "ca.crt"), "key": str(company / "ca.key")})
+    run = deploy(tls_env)
     assert "signed by another CA" in run.stderr
-    assert (config_dir(env_file) / "root.crt").read_bytes() == ca_cert
-    crt, _ = server_cert_paths(pki(env_file), "@local")
-    wait_for_served(env_file.port, cert_info(crt.read_bytes()).fingerprint_sha256)
-    with connect(env_file, company / "ca.crt") as conn:
+    assert (config_dir(tls_env) / "root.crt").read_bytes() == ca_cert
+    crt, _ = server_cert_paths(pki(tls_env), "@local")
+    wait_for_served(tls_env.port, cert_info(crt.read_bytes()).fingerprint_sha256)
+    with connect(tls_env, company / "ca.crt") as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)
     # Client certificates follow the CA too: the cert user logs in with a re-issued one.
-    clients = pki(env_file) / "clients"
-    with connect(env_file, company / "ca.crt", user=CERT_USER, password=None,
+    clients = pki(tls_env) / "clients"
+    with connect(tls_env, company / "ca.crt", user=CERT_USER, password=None,
                  sslcert=str(clients / f"{CERT_USER}.crt"),
                  sslkey=str(clients / f"{CERT_USER}.key")) as conn:
         assert conn.execute("SELECT current_user").fetchone() == (CERT_USER,)
 
 
-def test_ready_host_certificate_is_installed_as_given_with_a_warning(env_file, tmp_path):
+def test_ready_host_certificate_is_installed_as_given_with_a_warning(tls_env, tmp_path):
     company = tmp_path / "company-ca"
     ca_cert, ca_key = ensure_ca(company, "company")
     # Issued for another name: pgstead cannot re-issue it, so it says so and installs it.
@@ -263,13 +289,13 @@ def test_ready_host_certificate_is_installed_as_given_with_a_warning(env_file, t
     key_path = tmp_path / "db.key"
     key_path.write_bytes(key)
     os.chmod(key_path, 0o600)
-    enable_tls(env_file, ca={"cert": str(company / "ca.crt"), "key": str(company / "ca.key")},
+    enable_tls(tls_env, ca={"cert": str(company / "ca.crt"), "key": str(company / "ca.key")},
                host_certs={"@local": {"cert": str(tmp_path / "db.crt"), "key": str(key_path)}})
-    run = deploy(env_file)
+    run = deploy(tls_env)
     assert "SANs differ: missing localhost" in run.stderr
-    assert (config_dir(env_file) / "server.crt").read_bytes() == cert
-    assert fingerprint(served_certificate(env_file.port)) == cert_info(cert).fingerprint_sha256
-    assert deploy(env_file).changed == []
+    assert (config_dir(tls_env) / "server.crt").read_bytes() == cert
+    assert fingerprint(served_certificate(tls_env.port)) == cert_info(cert).fingerprint_sha256
+    assert deploy(tls_env).changed == []
 
 
 @pytest.fixture
@@ -301,40 +327,40 @@ def vm(tmp_path) -> Iterator[tuple[str, Path]]:
 @pytest.mark.docker
 @pytest.mark.slow
 def test_ssh_host_with_sudo_gets_its_address_in_the_certificate_and_verifies(
-        env_file, vm, tmp_path):
+        tls_env, vm, tmp_path):
     address, key = vm
-    enable_tls(env_file, server_names=["db.example.com"])
-    env_file.data["postgres"]["listen_addresses"] = ["*"]
-    for rule in env_file.data["hba"]:
+    enable_tls(tls_env, server_names=["db.example.com"])
+    tls_env.data["postgres"]["listen_addresses"] = ["*"]
+    for rule in tls_env.data["hba"]:
         rule["address"] = "0.0.0.0/0"
-    env_file.write()
+    tls_env.write()
     inventory = tmp_path / "vm.py"
     inventory.write_text(
         f"hosts = [('db-vm', {{'ssh_hostname': {address!r}, 'ssh_user': 'deploy',\n"
         f"    'ssh_key': {str(key)!r}, '_sudo': True, 'ssh_known_hosts_file': '/dev/null',\n"
-        f"    'ssh_strict_host_key_checking': 'off', 'pgstead_env': {str(env_file.path)!r}}})]\n"
+        f"    'ssh_strict_host_key_checking': 'off', 'pgstead_env': {str(tls_env.path)!r}}})]\n"
     )
-    first = pyinfra(str(inventory), state_dir=env_file.state_dir,
+    first = pyinfra(str(inventory), state_dir=tls_env.state_dir,
                     extra_env={"TLS_PW": PASSWORD})
     assert first.returncode == 0, first.stderr[-6000:]
-    crt, _ = server_cert_paths(pki(env_file), "db-vm")
+    crt, _ = server_cert_paths(pki(tls_env), "db-vm")
     # Listening on "*" includes the loopback interface, so the localhost names come too.
     assert cert_info(crt.read_bytes()).sans == (
         "db-vm", address, "localhost", "127.0.0.1", "::1", "db.example.com")
-    ca = pki(env_file) / "ca.crt"
-    with connect(env_file, ca, host=address) as conn:
+    ca = pki(tls_env) / "ca.crt"
+    with connect(tls_env, ca, host=address) as conn:
         assert conn.execute("SELECT current_user").fetchone() == (PASSWORD_USER,)
     with pytest.raises(psycopg.OperationalError, match="does not match host name"):
-        connect(env_file, ca, host="db-other.example.com", hostaddr=address)
-    second = pyinfra(str(inventory), state_dir=env_file.state_dir,
+        connect(tls_env, ca, host="db-other.example.com", hostaddr=address)
+    second = pyinfra(str(inventory), state_dir=tls_env.state_dir,
                      extra_env={"TLS_PW": PASSWORD})
     assert second.returncode == 0, second.stderr[-6000:]
     assert second.changed == [], f"second apply changed: {second.changed}"
     # `pgstead certs --inventory` reads the installed certificate over the same ssh settings.
     listing = subprocess.run(
-        [sys.executable, "-m", "pgstead.cli", "certs", str(env_file.path),
+        [sys.executable, "-m", "pgstead.cli", "certs", str(tls_env.path),
          "--inventory", str(inventory)],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
-        env={**os.environ, "PGSTEAD_STATE_DIR": str(env_file.state_dir)})
+        env={**os.environ, "PGSTEAD_STATE_DIR": str(tls_env.state_dir)})
     assert "host db-vm:" in listing.stdout
     assert "installed:   same certificate" in listing.stdout, listing.stdout + listing.stderr
