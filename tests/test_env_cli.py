@@ -13,6 +13,7 @@ import pytest
 import yaml
 from psycopg.conninfo import conninfo_to_dict
 
+from pgstead.config.load import load_environment
 from pgstead.connection_info import DEFAULT_POOL_SIZE, pool_size
 from tests.pgstead_run import ROOT, apply
 from tests.test_access import access_data, passwords
@@ -66,15 +67,20 @@ def test_dotenv_masks_the_password(tmp_path):
     assert lines["DB_POOL_SIZE"] == "15"  # (50 - 5 headroom) // 3 replicas
 
 
-def test_shown_url_round_trips_through_libpq_parsing(tmp_path):
-    out = pgstead_env(env_file_for(tmp_path), "--user", "app-ro", "--show-secrets",
+def test_shown_url_round_trips_through_libpq_parsing(tmp_path, monkeypatch):
+    path = env_file_for(tmp_path)
+    out = pgstead_env(path, "--user", "app-ro", "--show-secrets",
                       "--format", "json", state_dir=tmp_path / "state").stdout
     variables = json.loads(out)
     parsed = conninfo_to_dict(variables["DATABASE_URL"])
     assert parsed == {"user": "app-ro", "password": PASSWORD, "host": "10.1.2.3",
                       "port": "5999", "dbname": "app", "sslmode": "disable"}
     assert variables["DB_PASSWORD"] == PASSWORD
-    assert variables["DB_POOL_SIZE"] == str(DEFAULT_POOL_SIZE)
+    # No declared limit: the default pool, or a share of the limit hardening derives.
+    monkeypatch.setenv("T_ENV_PW", PASSWORD)
+    monkeypatch.setenv("PGSTEAD_STATE_DIR", str(tmp_path / "state"))
+    limit = load_environment(path).user("app-ro").connection_limit
+    assert variables["DB_POOL_SIZE"] == str(pool_size(limit, 1))
 
 
 def test_shell_format_evaluates_to_the_exact_values(tmp_path):
