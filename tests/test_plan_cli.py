@@ -186,3 +186,35 @@ def test_bad_memory_option_is_a_usage_error(tmp_path, example):
     run = plan(tmp_path, example, "--memory", "lots")
     assert run.returncode == 2
     assert "not a size" in run.stderr
+
+
+def ci_step(name_start: str) -> str:
+    workflow = yaml.safe_load((ROOT / "examples" / "ci" / "pgstead.yml").read_text())
+    steps = workflow["jobs"]["plan"]["steps"]
+    return next(step["run"] for step in steps if step.get("name", "").startswith(name_start))
+
+
+def run_ci_step(script: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    # As GitHub Actions runs a `run:` step: bash -e with pipefail, in the checkout.
+    bin_dir = str(Path(sys.executable).parent)
+    return subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script],
+                          cwd=cwd, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}",
+                               "PGSTEAD_STATE_DIR": str(cwd / "state")})
+
+
+def test_ci_example_validates_and_plans_every_environment_without_secrets(tmp_path):
+    inventories = tmp_path / "inventories"
+    inventories.mkdir()
+    shutil.copy(EXAMPLE, inventories / "prod.yml")  # its secrets are absent, as in CI
+    validate = run_ci_step(ci_step("Validate"), tmp_path)
+    assert validate.returncode == 0, validate.stderr
+    planned_ok = run_ci_step(ci_step("Plan"), tmp_path)
+    assert planned_ok.returncode == 0, planned_ok.stderr
+    out = tmp_path / "pgstead-plan" / "prod"
+    assert {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()} == PLAIN_FILES
+
+    edit(inventories / "prod.yml", lambda d: d["backups"].update(keep=0))
+    refused = run_ci_step(ci_step("Validate"), tmp_path)
+    assert refused.returncode == 2
+    assert "backups.keep" in refused.stderr
