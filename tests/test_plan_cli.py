@@ -59,13 +59,11 @@ def planned(tmp_path: Path) -> dict[str, str]:
     return {str(p.relative_to(out)): p.read_text() for p in out.rglob("*") if p.is_file()}
 
 
-def loaded(tmp_path: Path, file: Path):
-    os.environ["APP_RW_PASSWORD"] = RW_PASSWORD
-    os.environ["PGSTEAD_STATE_DIR"] = str(tmp_path / "state")
-    try:
-        return load_environment(file)
-    finally:
-        del os.environ["APP_RW_PASSWORD"], os.environ["PGSTEAD_STATE_DIR"]
+def loaded(monkeypatch, tmp_path: Path, file: Path):
+    """The Environment the plan was made from, loaded here with the same secrets."""
+    monkeypatch.setenv("APP_RW_PASSWORD", RW_PASSWORD)
+    monkeypatch.setenv("PGSTEAD_STATE_DIR", str(tmp_path / "state"))
+    return load_environment(file)
 
 
 def edit(file: Path, change) -> None:
@@ -99,9 +97,9 @@ def test_no_secret_value_appears_anywhere_in_the_plan(tmp_path, example):
     assert "legacy_app: absent (dropped if present)" in roles
 
 
-def test_pg_hba_cron_and_backup_config_are_the_renderers_bytes(tmp_path, example):
+def test_pg_hba_cron_and_backup_config_are_the_renderers_bytes(tmp_path, example, monkeypatch):
     assert plan(tmp_path, example).returncode == 0
-    env = loaded(tmp_path, example)
+    env = loaded(monkeypatch, tmp_path, example)
     files = planned(tmp_path)
     assert files["pg_hba.conf"] == pg_hba_for(env)
     assert "hostssl \"app\" \"app_rw\" 10.0.0.0/8 scram-sha-256" in files["pg_hba.conf"]
@@ -143,10 +141,10 @@ def test_tuning_from_the_file_is_used_without_options(tmp_path, example):
     assert "effective_cache_size = '3GB'  # reload; tuning" in lines
 
 
-def test_compose_install_plans_its_project_files(tmp_path, example):
+def test_compose_install_plans_its_project_files(tmp_path, example, monkeypatch):
     edit(example, lambda d: d["postgres"].update(install="compose"))
     assert plan(tmp_path, example).returncode == 0
-    env = loaded(tmp_path, example)
+    env = loaded(monkeypatch, tmp_path, example)
     files = planned(tmp_path)
     project = render_compose(env)
     assert files["compose.yaml"] == project.compose_yaml
