@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import click
 
+from pgstead.cli.backups import backups
 from pgstead.cli.certs import certs
 from pgstead.cli.env import env
 from pgstead.cli.failures import ReportingGroup
 from pgstead.cli.plan import plan
+from pgstead.cli.restore import restore
 from pgstead.cli.validate import validate
 
 
@@ -24,3 +26,5 @@ main.add_command(validate)
 main.add_command(certs)
 main.add_command(env)
 main.add_command(plan)
+main.add_command(backups)
+main.add_command(restore)
