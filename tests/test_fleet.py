@@ -241,8 +241,9 @@ def test_second_cluster_on_one_host_leaves_the_first_alone(deployment, tmp_path)
     assert not [op for op, _ in applied if "15/fleet:" in op or "-fleet " in op], applied
     assert first_cluster_state(h) == before, "the second environment touched the first cluster"
 
-    clusters = h.exec("pg_lsclusters", "--no-header").stdout
-    assert "15  fleet  5433 online" in clusters and "15  fleet2 5434 online" in clusters
+    clusters = {tuple(line.split()[:4])
+                for line in h.exec("pg_lsclusters", "--no-header").stdout.splitlines()}
+    assert {("15", "fleet", "5433", "online"), ("15", "fleet2", "5434", "online")} <= clusters
     # Its own certificate authority, users and limits, its own backup schedule.
     with connect(deployment, h, port=PORT + 1, env="fleet2") as conn:
         assert conn.execute("SELECT rolconnlimit FROM pg_roles WHERE rolname = current_user"
