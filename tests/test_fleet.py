@@ -291,8 +291,8 @@ def run_killing_ssh_of(deployment: Deployment, victim: FleetHost, when: str) -> 
 def test_host_lost_halfway_is_reported_and_the_next_run_converges_it(deployment):
     victim = deployment.fleet.host("db2")
     victim.exec("runuser", "-u", "postgres", "--", "psql", "-X", "-q", "-p", str(PORT), "-d",
-                DATABASE, "-c", "SET ROLE app_owner; CREATE TABLE game.kept (v text); INSERT INTO game.kept "
-                "VALUES ('before the failure')")
+                DATABASE, "-c", "SET ROLE app_owner; CREATE TABLE game.kept (v text); "
+                "INSERT INTO game.kept VALUES ('before the failure')")
     data = deployment.data
     data["postgres"]["settings"]["shared_buffers"] = "160MB"  # a restart on every host
     data["users"].append({"name": "late_ro", "password": {"env": "FLEET_APP_PW"},
