@@ -194,6 +194,10 @@ def test_certificate_near_expiry_is_rotated_by_reload_without_restart(tls_env):
     held = connect(tls_env, pki(tls_env) / "ca.crt")
     try:
         enable_tls(tls_env, days=825, renew_before_days=30)
+        plan = dry(tls_env.path, tls_env.state_dir, extra_env={"TLS_PW": PASSWORD})
+        assert "issued a server certificate (expires in 4 days" in plan.stderr
+        assert "server.crt: new content (reload)" in plan.stderr
+        assert "server.key: new content (reload)" in plan.stderr
         rotated = deploy(tls_env)
         assert any("TLS" in name for name in rotated.changed)
         new_cert = crt.read_bytes()
@@ -364,3 +368,19 @@ def test_ssh_host_with_sudo_gets_its_address_in_the_certificate_and_verifies(
         env={**os.environ, "PGSTEAD_STATE_DIR": str(tls_env.state_dir)})
     assert "host db-vm:" in listing.stdout
     assert "installed:   same certificate" in listing.stdout, listing.stdout + listing.stderr
+
+
+def test_a_loosened_key_is_put_back_to_0600_postgres(tls_env):
+    enable_tls(tls_env)
+    deploy(tls_env)
+    key = config_dir(tls_env) / "server.key"
+    os.chown(key, 0, 0)
+    key.chmod(0o644)
+    plan = dry(tls_env.path, tls_env.state_dir, extra_env={"TLS_PW": PASSWORD})
+    assert f"{key}: owner or mode" in plan.stderr
+    assert "server.crt" not in plan.stderr, "only the key's ownership differs"
+    assert any("TLS" in name for name in deploy(tls_env).changed)
+    postgres = pwd.getpwnam("postgres")
+    st = key.stat()
+    assert (st.st_mode & 0o777, st.st_uid, st.st_gid) == (0o600, postgres.pw_uid, postgres.pw_gid)
+    assert deploy(tls_env).changed == []

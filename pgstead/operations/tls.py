@@ -9,8 +9,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, replace
 
-from pyinfra import host
+from pyinfra import host, logger
 from pyinfra.api import QuoteString, StringCommand, operation
+from pyinfra.api.state import StateStage
 
 from pgstead.desired_settings import TLS_FILES
 from pgstead.facts.tls import InstalledFile, InstalledFiles, SslEnabled
@@ -100,18 +101,28 @@ def certificates(server: Server, cert_pem: bytes, key_pem: bytes, ca_pem: bytes,
     installed = host.get_fact(InstalledFiles, paths=tuple(f.path for f in wanted))
     installed += [None] * (len(wanted) - len(installed))
 
-    content_changed = False
-    for file, live in zip(wanted, installed, strict=True):
-        if live is None or live.sha256 != file.sha256:
-            content_changed = True
-            yield _write(file, user, group)
-        elif not _owned(live, user, group, file.mode):
-            yield _fix_ownership(file, user, group)
-
-    if not content_changed:
+    replaced = [f for f, live in zip(wanted, installed, strict=True)
+                if live is None or live.sha256 != f.sha256]
+    retouched = [f for f, live in zip(wanted, installed, strict=True)
+                 if f not in replaced and not _owned(live, user, group, f.mode)]
+    if not replaced and not retouched:
         host.noop(f"{server}: TLS files already installed")
         return
-    if host.get_fact(SslEnabled, server=server):
+    ssl_on = bool(replaced) and host.get_fact(SslEnabled, server=server)
+    if host.state.current_stage != StateStage.Execute:
+        # The plan says which files change and whether the running server reloads for them;
+        # pyinfra stops reading a plan at the first command, so this comes before any.
+        for file in replaced:
+            logger.info(f"{host.name}: {server}: {file.path}: new content"
+                        + (" (reload)" if ssl_on else ""))
+        for file in retouched:
+            logger.info(f"{host.name}: {server}: {file.path}: owner or mode")
+
+    for file in replaced:
+        yield _write(file, user, group)
+    for file in retouched:
+        yield _fix_ownership(file, user, group)
+    if ssl_on:
         # A running server read the old files at start or last reload; only a reload swaps them.
         reload = psql_commands(server, ["SELECT pg_reload_conf()"])
         yield when_ready(server, reload, otherwise="not running: no reload needed")
