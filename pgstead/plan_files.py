@@ -15,7 +15,7 @@ from pgstead import catalog
 from pgstead.backup_config import render_backup_config
 from pgstead.config.model import Environment, User
 from pgstead.cron_entry import backup_config_path, cron_file_path, render_cron_entry
-from pgstead.desired_settings import baseline, tls_settings, tuned
+from pgstead.desired_settings import desired_settings, tuned
 from pgstead.facts.cluster import HostResources
 from pgstead.grants_plan import plan_database
 from pgstead.pki.sans import server_sans
@@ -47,7 +47,8 @@ def change_class(major: int, name: str) -> str:
     """'restart', 'reload' or 'reload, new sessions only', from the catalog of `major`."""
     param = catalog.parameters(major).get(name)
     if param is None:
-        return "unknown parameter"
+        # A library's own parameter (auth_delay.milliseconds): its library decides.
+        return "extension parameter" if "." in name else "unknown parameter"
     return _CLASS_BY_CONTEXT.get(param.context, param.context)
 
 
@@ -62,36 +63,53 @@ def _resources(env: Environment, memory_bytes: int | None,
     return HostResources(memory, count) if memory and count else None
 
 
+# Two very different hosts: a parameter whose value differs between them depends on the host.
+_SMALL_HOST = HostResources(memory_bytes=1024**3, cpus=1)
+_LARGE_HOST = HostResources(memory_bytes=256 * 1024**3, cpus=64)
+
+
+def _layer(env: Environment, name: str, value: str, tuned_values: dict[str, str]) -> str:
+    declared = env.postgres.settings.get(name)
+    if declared is not None:
+        return "file" if declared == value else "file, completed by pgstead"
+    if tuned_values.get(name) == value:
+        return "tuning"
+    return "pgstead"  # baseline, hardening, TLS
+
+
 def render_settings(env: Environment, *, memory_bytes: int | None = None,
                     cpus: int | None = None) -> str:
-    """postgresql.auto.conf as ALTER SYSTEM would leave it, each line with its change class
-    and the layer it comes from (tuning, baseline, tls, file)."""
+    """postgresql.auto.conf as ALTER SYSTEM would leave it (the settings role's
+    `desired_settings`), each line with its change class and where the value comes from."""
     pg = env.postgres
+    server = server_for(env)
     resources = _resources(env, memory_bytes, cpus)
-    config_dir = server_for(env).config_dir
-    layers: list[tuple[str, dict[str, str]]] = []
     header = [f"# postgresql.auto.conf: parameters pgstead sets with ALTER SYSTEM on "
-              f"{server_for(env)}, from {env.source.name}.",
+              f"{server}, from {env.source.name}.",
               "# Each line: its change class (restart: needs a server restart; reload: "
-              "pg_reload_conf) and its layer."]
-    if pg.tuning.profile == "none":
-        header.append("# tuning: profile none, nothing computed")
-    elif resources is None:
-        header.append(f"# tuning (profile {pg.tuning.profile}): computed on the host from its "
-                      "memory and CPUs; pass --memory and --cpus to see the values")
-    else:
+              "pg_reload_conf) and where the value comes from."]
+    if resources is not None:
+        wanted = desired_settings(env, resources, server.config_dir)
+        tuned_values = tuned(env, resources)
+        host_dependent: list[str] = []
         header.append(f"# tuning (profile {pg.tuning.profile}) for "
                       f"{resources.memory_bytes // (1024 * 1024)}MB memory, "
                       f"{resources.cpus} CPUs")
-        layers.append(("tuning", tuned(env, resources)))
-    layers += [("baseline", baseline(env)), ("tls", tls_settings(env, config_dir)),
-               ("file", dict(pg.settings))]
-    merged: dict[str, tuple[str, str]] = {}
-    for layer, values in layers:
-        for name, value in values.items():
-            merged[name] = (value, layer)
-    lines = [f"{name} = {_conf_value(value)}  # {change_class(pg.version, name)}; {layer}"
-             for name, (value, layer) in merged.items()]
+    else:
+        wanted = desired_settings(env, _SMALL_HOST, server.config_dir)
+        large = desired_settings(env, _LARGE_HOST, server.config_dir)
+        tuned_values = tuned(env, _SMALL_HOST)
+        host_dependent = [n for n in dict.fromkeys([*wanted, *large])
+                          if wanted.get(n) != large.get(n)]
+        for name in host_dependent:
+            wanted.pop(name, None)
+        if host_dependent:
+            header.append(f"# tuning (profile {pg.tuning.profile}): computed on the host from "
+                          "its memory and CPUs; pass --memory and --cpus to see the values")
+    lines = [f"{name} = {_conf_value(value)}  # {change_class(pg.version, name)}; "
+             f"{_layer(env, name, value, tuned_values)}" for name, value in wanted.items()]
+    lines += [f"# {name} = (computed on the host)  # {change_class(pg.version, name)}; tuning"
+              for name in host_dependent]
     return "\n".join([*header, *lines]) + "\n"
 
 

@@ -15,6 +15,8 @@ import yaml
 from pgstead.backup_config import render_backup_config
 from pgstead.config.load import load_environment
 from pgstead.cron_entry import render_cron_entry
+from pgstead.desired_settings import desired_settings
+from pgstead.facts.cluster import HostResources
 from pgstead.render.compose import render_compose
 from pgstead.render.pg_hba import pg_hba_for
 from tests.pgstead_run import ROOT
@@ -118,15 +120,32 @@ def test_settings_list_each_parameter_with_its_change_class(tmp_path, example):
     assert "shared_buffers = '256MB'  # restart; file" in lines
     assert "autovacuum_naptime = '1min'  # reload; file" in lines
     assert "log_connections = 'on'  # reload, new sessions only; file" in lines
-    assert "listen_addresses = 'localhost'  # restart; baseline" in lines
-    assert "ssl_cert_file = '/etc/postgresql/15/main/server.crt'  # reload; tls" in lines
-    assert any("computed on the host" in line for line in lines)
-    assert not any("effective_cache_size" in line for line in lines)
+    assert "listen_addresses = 'localhost'  # restart; pgstead" in lines
+    assert "ssl_cert_file = '/etc/postgresql/15/main/server.crt'  # reload; pgstead" in lines
+    # Host-dependent tuning is named, not guessed; host-independent tuning is shown.
+    assert "# effective_cache_size = (computed on the host)  # reload; tuning" in lines
+    assert not any(line.startswith("effective_cache_size =") for line in lines)
+    assert "random_page_cost = '1.1'  # reload; tuning" in lines
 
 
-def test_memory_and_cpus_options_show_the_tuned_values(tmp_path, example):
+def settings_of(conf: str) -> dict[str, str]:
+    values = {}
+    for line in conf.splitlines():
+        if line and not line.startswith("#"):
+            name, _, rest = line.partition(" = '")
+            values[name] = rest.rsplit("'  # ", 1)[0].replace("''", "'")
+    return values
+
+
+def test_memory_and_cpus_options_show_the_tuned_values(tmp_path, example, monkeypatch):
     assert plan(tmp_path, example, "--memory", "8GB", "--cpus", "4").returncode == 0
-    lines = planned(tmp_path)["postgresql.auto.conf"].splitlines()
+    conf = planned(tmp_path)["postgresql.auto.conf"]
+    # Exactly what the settings role asks of a host with that memory and those CPUs.
+    env = loaded(monkeypatch, tmp_path, example)
+    assert settings_of(conf) == desired_settings(
+        env, HostResources(8 * 1024**3, 4), "/etc/postgresql/15/main")
+    lines = conf.splitlines()
+    assert "computed on the host" not in conf
     assert "# tuning (profile web) for 8192MB memory, 4 CPUs" in lines
     assert "effective_cache_size = '6GB'  # reload; tuning" in lines
     assert "max_worker_processes = '8'  # restart; tuning" in lines
@@ -152,7 +171,7 @@ def test_compose_install_plans_its_project_files(tmp_path, example, monkeypatch)
     assert "compose.yaml -> /opt/pgstead/prod/compose.yaml" in files["INDEX.txt"]
     # The server reads pg_hba.conf from the read-only mount; the host copy is planned there.
     assert "pg_hba.conf -> /opt/pgstead/prod/conf/pg_hba.conf" in files["INDEX.txt"]
-    assert "listen_addresses = '*'  # restart; baseline" in files["postgresql.auto.conf"]
+    assert "listen_addresses = '*'  # restart; pgstead" in files["postgresql.auto.conf"]
     assert RW_PASSWORD not in "".join(files.values())
 
 
