@@ -4,16 +4,18 @@ SELECT json_build_object(
   'data_directory', current_setting('data_directory'),
   'started', pg_postmaster_start_time(),
   'rows', coalesce(json_agg(json_build_object(
-    'name', s.name,
-    'setting', s.setting,
+    'name', coalesce(s.name, f.name),
+    'setting', coalesce(s.setting, f.setting),
     'unit', s.unit,
-    'vartype', s.vartype,
-    'context', s.context,
-    'pending_restart', s.pending_restart,
+    'vartype', coalesce(s.vartype, 'string'),
+    'context', coalesce(s.context, 'sighup'),
+    'pending_restart', coalesce(s.pending_restart, false),
     'auto_conf', f.setting
-  ) ORDER BY s.name), '[]'))
+  ) ORDER BY coalesce(s.name, f.name)), '[]'))
 FROM pg_settings AS s
-LEFT JOIN (
+-- FULL JOIN: a library's parameter written by ALTER SYSTEM is missing from pg_settings until
+-- a restart loads the library; the file's value stands for it meanwhile.
+FULL JOIN (
   SELECT DISTINCT ON (name) name, setting
   FROM pg_file_settings
   WHERE sourcefile LIKE '%/postgresql.auto.conf'

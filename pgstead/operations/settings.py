@@ -24,15 +24,24 @@ def _configured(row: LiveSetting) -> str:
     return row.setting
 
 
-def _set(name: str, value: str) -> str:
+def _set(name: str, value: str) -> list[str]:
     # A list parameter takes one literal per item: 'a, b' as one literal names one item "a, b".
     items = units.split_list(value) if units.is_list(name) else [value]
-    return render("alter_system_set", name=ident(name),
-                  value=sql.SQL(", ").join(literal(item) for item in items))
+    statement = render("alter_system_set", name=ident(name),
+                       value=sql.SQL(", ").join(literal(item) for item in items))
+    return [*_placeholder(name, value), statement]
 
 
-def _reset(name: str) -> str:
-    return render("alter_system_reset", name=ident(name))
+def _reset(name: str) -> list[str]:
+    return [*_placeholder(name, None), render("alter_system_reset", name=ident(name))]
+
+
+def _placeholder(name: str, value: str | None) -> list[str]:
+    """Before PostgreSQL 17, ALTER SYSTEM refuses a library's parameter (auth_delay.*) until the
+    library is loaded; a session-level set_config makes it known to this session first."""
+    if "." not in name:
+        return []
+    return [render("set_config_session", name=literal(name), value=literal(value or ""))]
 
 
 def _enumvals(known: dict[str, catalog.Parameter], name: str) -> tuple[str, ...] | None:
@@ -102,13 +111,13 @@ def parameters(server: Server, settings: dict[str, str], restart_policy: str = "
             logger.info(f"{host.name}: {server}: {name}: {before} -> {after} ({kind})")
 
     if changes:
-        forward = [_set(n, v) if v is not None else _reset(n) for n, v in changes]
+        forward = [s for n, v in changes for s in (_set(n, v) if v is not None else _reset(n))]
         # Compensation restores what postgresql.auto.conf held, so a rejected value leaves
         # the server on its old configuration.
         backward = [
-            _set(n, rows[n].auto_conf) if n in rows and rows[n].auto_conf is not None
-            else _reset(n)
-            for n, _ in changes
+            s for n, _ in changes
+            for s in (_set(n, rows[n].auto_conf) if n in rows and rows[n].auto_conf is not None
+                      else _reset(n))
         ]
         apply = psql_commands(server, [*forward, "SELECT pg_reload_conf()"])
         undo = psql_commands(server, backward)
