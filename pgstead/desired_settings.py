@@ -1,12 +1,13 @@
 """The full set of server parameters an environment asks for on one host.
 
-Layers, later ones winning: computed tuning, pgstead's secure baseline, TLS, then the
-file's explicit `settings`.
+Layers, later ones winning: computed tuning, pgstead's secure baseline, the hardening
+controls (pgstead.hardening), TLS, then the file's explicit `settings`. Preload libraries the
+hardening controls need are kept even when the file sets shared_preload_libraries itself.
 """
 
 from __future__ import annotations
 
-from pgstead import tuning, units
+from pgstead import hardening, tuning, units
 from pgstead.config.model import Environment
 from pgstead.facts.cluster import HostResources
 
@@ -32,7 +33,9 @@ def tls_settings(env: Environment, config_dir: str) -> dict[str, str]:
         "ssl_cert_file": f"{config_dir}/{TLS_FILES['cert']}",
         "ssl_key_file": f"{config_dir}/{TLS_FILES['key']}",
         "ssl_ca_file": f"{config_dir}/{TLS_FILES['ca']}",
-        "ssl_min_protocol_version": env.tls.min_protocol,
+        # Hardening may ask for more than the file's tls.min_protocol (strict: TLSv1.3).
+        "ssl_min_protocol_version": hardening.stricter_protocol(
+            env.tls.min_protocol, hardening.minimum_tls_protocol(env)),
     }
 
 
@@ -53,7 +56,11 @@ def tuned(env: Environment, resources: HostResources) -> dict[str, str]:
 def desired_settings(env: Environment, resources: HostResources,
                      config_dir: str) -> dict[str, str]:
     merged: dict[str, str] = {}
-    for layer in (tuned(env, resources), baseline(env), tls_settings(env, config_dir),
-                  env.postgres.settings):
+    for layer in (tuned(env, resources), baseline(env), hardening.hardening_settings(env),
+                  tls_settings(env, config_dir), env.postgres.settings):
         merged.update(layer)
+    libraries = hardening.preload_libraries(env)
+    if libraries:
+        merged["shared_preload_libraries"] = hardening.merge_libraries(
+            merged.get("shared_preload_libraries"), libraries)
     return merged
