@@ -16,6 +16,7 @@ from roles.access import access  # noqa: E402
 from roles.backups import backups  # noqa: E402
 from roles.cluster import cluster  # noqa: E402
 from roles.compose import compose  # noqa: E402
+from roles.hardening import hardening  # noqa: E402
 from roles.install import install  # noqa: E402
 from roles.settings import settings  # noqa: E402
 from roles.tls import tls  # noqa: E402
@@ -25,6 +26,7 @@ env = environment_for(environment_path(host.data.get("pgstead_env"), sys.argv))
 install(env)
 compose(env)
 cluster(env)
+hardening(env)
 tls(env)
 settings(env)
 access(env)
