@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from pgstead.config.model import Environment, HbaRule, User
+from pgstead.hardening import superuser_tcp_rejects
 
 HEADER = ("# pg_hba.conf: managed by pgstead from {source}; edits are overwritten.\n"
           "# TYPE  DATABASE  USER  ADDRESS  METHOD\n")
@@ -96,7 +97,8 @@ def _from_the_host(rule: HbaRule) -> HbaRule:
 
 
 def pg_hba_for(env: Environment) -> str:
-    rules = env.hba
+    # Hardening (superuser_local_only) puts rejects of postgres over TCP before the file's rules.
+    rules = (*superuser_tcp_rejects(env), *env.hba)
     if env.postgres.install == "compose":
         rules = tuple(_from_the_host(rule) for rule in rules)
     return render_pg_hba(rules, env.users, allow_trust=env.security.allow_trust,
