@@ -26,6 +26,7 @@ from pgstead.config.secrets import (
     resolve_relative,
 )
 from pgstead.config.semantic import check_semantics
+from pgstead.passwords import check_enforced, weak_password_reason
 
 # The schema's pattern for `name`, checked again here because the state directory is built
 # from it: a name with '/' or '..' must never reach a path, whatever else the file got wrong.
@@ -128,6 +129,7 @@ def _resolve_secrets(document: dict, findings: Findings, base_dir: Path,
     _check_certificate_files(document, findings, base_dir)
     passwords: dict[str, Secret] = {}
     pending: list[tuple[str, dict]] = []
+    check_strength = check_enforced(document)
     for index, name, spec in _password_specs(document):
         if "generate" in spec and state_dir is None:
             continue
@@ -136,6 +138,13 @@ def _resolve_secrets(document: dict, findings: Findings, base_dir: Path,
                                       state_dir=state_dir, create=False)
         except SecretError as exc:
             findings.error(("users", index, "password"), str(exc))
+            continue
+        weak = (weak_password_reason(secret.reveal(), user=name)
+                if check_strength and "generate" not in spec else None)
+        if weak:
+            findings.error(("users", index, "password"), f"{weak} ({secret.source}): use "
+                           "{generate: true} or a longer, uncommon password (or opt out of "
+                           "hardening control passwordcheck with a reason)")
             continue
         passwords[name] = secret
         if "generate" in spec and not secret.reveal():
