@@ -52,6 +52,9 @@ SUPERUSER_TCP_REJECTS = (
             method="reject"),
 )
 
+# Time zone names the tz database defines as UTC itself.
+_UTC_NAMES = {"utc", "etc/utc", "uct", "etc/uct", "zulu", "etc/zulu", "universal",
+              "etc/universal"}
 # Enum parameters where a later value is stricter (logs more, or accepts fewer protocols).
 _ORDER = {
     "log_statement": ("none", "ddl", "mod", "all"),
@@ -273,6 +276,12 @@ def _check_prefix(live: Live, env: Environment) -> Verdict:
     return Verdict(passed, repr(prefix))
 
 
+def _check_utc(live: Live, env: Environment) -> Verdict:
+    row = live.settings.get("log_timezone")
+    zone = row.setting if row else "(not set)"
+    return Verdict(zone.lower() in _UTC_NAMES, zone)
+
+
 def _check_no_md5(live: Live, env: Environment) -> Verdict:
     weak = [f"line {h.line} {h.method}" for h in live.hba if h.method in WEAK_HBA_METHODS]
     passed = not live.md5_roles and not weak
@@ -371,7 +380,9 @@ CONTROLS: tuple[Control, ...] = (
               "ddl", "mod", how="at_least"),
     one_param("log_error_verbosity", "logging", "errors are logged with their detail",
               "default", "verbose", how="at_least"),
-    one_param("log_timezone", "logging", "log times are in UTC", "UTC"),
+    Control("log_timezone", "logging", "log times are in UTC",
+            fix="pgstead apply sets log_timezone = UTC", check=_check_utc,
+            settings=lambda env: {"log_timezone": "UTC"}),
     _always_on("log_replication_commands", "logging", "replication commands are logged"),
     param_control("log_rotation", "logging", "logs rotate by age and by size, truncating "
                   "a reused file",
