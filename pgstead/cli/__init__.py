@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from pgstead.cli.audit import audit
 from pgstead.cli.backups import backups
 from pgstead.cli.certs import certs
 from pgstead.cli.env import env
@@ -28,3 +29,4 @@ main.add_command(env)
 main.add_command(plan)
 main.add_command(backups)
 main.add_command(restore)
+main.add_command(audit)
