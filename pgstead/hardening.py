@@ -28,11 +28,11 @@ Choices worth knowing:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from pgstead import units
+from pgstead.config.findings import Findings
 from pgstead.config.model import Environment, HbaRule
 
 LEVELS = ("baseline", "strict", "off")
@@ -547,33 +547,16 @@ def derived_connection_limit(max_connections: int, reserved: int, declared: list
     return max(1, left // undeclared)
 
 
-_NAME_WORD = re.compile(r"^[a-z_]+$")
-
-
-@dataclass(frozen=True)
-class OptOutProblem:
-    index: int
-    key: str
-    message: str
-
-
-def opt_out_problems(opt_out: list, known: tuple[str, ...] = CONTROL_NAMES
-                     ) -> list[OptOutProblem]:
-    """Unknown control names and repeated opt-outs (the schema checks the shape)."""
-    from pgstead.config.suggest import did_you_mean
-
-    problems: list[OptOutProblem] = []
+def check_opt_outs(document: dict, findings: Findings) -> None:
+    """A control opted out twice (the schema checks names and the required reason)."""
+    raw = document.get("hardening") if isinstance(document, dict) else None
+    opt_out = raw.get("opt_out") if isinstance(raw, dict) else None
     seen: set[str] = set()
-    for index, item in enumerate(opt_out):
-        if not isinstance(item, dict) or not isinstance(item.get("control"), str):
+    for index, item in enumerate(opt_out if isinstance(opt_out, list) else []):
+        name = item.get("control") if isinstance(item, dict) else None
+        if not isinstance(name, str):
             continue
-        name = item["control"]
-        if name not in known:
-            hint = did_you_mean(name, known) if _NAME_WORD.match(name) else ""
-            problems.append(OptOutProblem(index, "control", f"unknown hardening control "
-                                          f"{name!r}{hint} (controls: {', '.join(known)})"))
-        elif name in seen:
-            problems.append(OptOutProblem(index, "control", f"{name} is opted out twice"))
+        if name in seen:
+            findings.error(("hardening", "opt_out", index, "control"),
+                           f"{name} is opted out twice: keep one entry with its reason")
         seen.add(name)
-    return problems
-
