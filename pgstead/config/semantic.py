@@ -13,6 +13,7 @@ from pgstead.config.sections_check import (
     warn_exposed_without_tls,
 )
 from pgstead.config.settings_check import check_settings
+from pgstead.hardening import check_opt_outs
 
 _CHECKS = (
     check_databases,
@@ -24,6 +25,7 @@ _CHECKS = (
     check_settings,
     check_connection_budget,
     warn_exposed_without_tls,
+    check_opt_outs,
 )
 
 
