@@ -1,0 +1,1 @@
+"""Small helpers shared by the bench/ scripts: tables, results files, measured child runs."""
