@@ -115,6 +115,13 @@ class Fleet:
     def host(self, name: str) -> FleetHost:
         return next(h for h in self.hosts if h.name == name)
 
+    def start_again(self, h: FleetHost) -> None:
+        """Start a stopped host (as after a crash: only sshd comes back) on its old address."""
+        docker("start", h.container)
+        address = container_address(h.container, self.network)
+        assert address == h.address, f"{h.name} came back on {address}, not {h.address}"
+        wait_for_ssh(self.key, h)
+
     def write_inventory(self, path: Path, names: list[str] | None = None,
                         **data: object) -> Path:
         """A pyinfra inventory .py for the fleet (or the named hosts), `data` on every host."""
@@ -129,6 +136,12 @@ class Fleet:
             rows.append(f"    ({h.name!r}, {host_data!r}),")
         path.write_text("hosts = [\n" + "\n".join(rows) + "\n]\n")
         return path
+
+
+def wait_for_ssh(key: Path, h: FleetHost, timeout: float = 60) -> None:
+    target = Host(h.container, h.address)
+    wait_until(lambda: ssh(key, h.user, target, "true").returncode == 0,
+               f"ssh login as {h.user}", h.container, timeout=timeout)
 
 
 def _network_subnet(network: str) -> str:
@@ -159,9 +172,7 @@ def fleet(directory: Path, names: list[str], sudo: tuple[str, ...] = ()) -> Iter
             started.append(FleetHost(name, container, container_address(container, network),
                                      user, name in sudo))
         for h in started:
-            target = Host(h.container, h.address)
-            wait_until(lambda h=h, target=target: ssh(key, h.user, target, "true").returncode == 0,
-                       f"ssh login as {h.user}", h.container, timeout=60)
+            wait_for_ssh(key, h)
         yield Fleet(network, _network_subnet(network), key, tuple(started))
     finally:
         for container in containers:
