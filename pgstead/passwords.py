@@ -39,13 +39,13 @@ def weak_password_reason(password: str, *, user: str) -> str | None:
         return f"the password is shorter than {MIN_LENGTH} characters"
     if user and user.lower() == lowered:
         return "the password is the user name"
+    if len(set(lowered)) < MIN_DISTINCT:
+        return f"the password uses fewer than {MIN_DISTINCT} different characters"
     common = common_passwords()
     core = _core(password)
     # A common word repeated to reach the length (passwordpassword) counts as that word.
     if lowered in common or core in common or _repeats_common(core, common):
         return "the password is a common password (or one padded with digits or symbols)"
-    if len(set(lowered)) < MIN_DISTINCT:
-        return f"the password uses fewer than {MIN_DISTINCT} different characters"
     return None
 
 
