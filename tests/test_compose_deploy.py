@@ -204,9 +204,9 @@ def test_public_is_locked_down_and_strangers_and_wrong_passwords_are_refused(dep
                   "FROM pg_database AS d, aclexplode(d.datacl) AS a "
                   "WHERE d.datname = 'app' AND a.grantee <> d.datdba ORDER BY 1::text")
     assert grants.splitlines() == ['"app-user"|CONNECT', "reporting|CONNECT"]
-    csql(env, "CREATE ROLE stranger LOGIN PASSWORD 'stranger-pw'")
+    csql(env, "CREATE ROLE stranger LOGIN PASSWORD 'Visitor-Zq81-xx'")
     with pytest.raises(psycopg.OperationalError, match="permission denied for database"):
-        login(env.port, "stranger", "stranger-pw")
+        login(env.port, "stranger", "Visitor-Zq81-xx")
     with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
         login(env.port, "app-user", RW_PW + "x")
 
