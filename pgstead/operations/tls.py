@@ -48,17 +48,28 @@ def tls_files(server: Server, cert_pem: bytes, key_pem: bytes, ca_pem: bytes) ->
     ]
 
 
-def _write(file: TlsFile, user: str, group: str) -> StringCommand:
-    """Replace the file atomically: a temporary sibling made by mktemp (0600, never followed
-    through a planted link), filled from stdin, given its owner and mode, then renamed."""
-    path = QuoteString(file.path)
-    return StringCommand(
-        "tmp=$(mktemp", StringCommand(path, ".XXXXXX", _separator=""), ")", "&&",
-        "{", "cat", '>"$tmp"', "&&", "chown", QuoteString(f"{user}:{group}"), '"$tmp"', "&&",
-        "chmod", file.mode, '"$tmp"', "&&", "mv", "-f", '"$tmp"', path, ";", "}",
-        "||", "{", "rm", "-f", '"$tmp"', ";", "exit", "1;", "}",
-        _stdin=file.content,
-    )
+def _write_all(files: list[TlsFile], user: str, group: str) -> StringCommand:
+    """Replace `files` (all in one directory) together: every one is staged first in a private
+    directory made by mktemp beside them (never followed through a planted link), with its
+    owner and mode, and only then are they renamed into place. A failure while staging leaves
+    the installed set untouched, so a certificate never ends up beside a key of another pair.
+
+    The contents arrive one after another on stdin; `head -c` takes each one's length.
+    """
+    directory = files[0].path.rsplit("/", 1)[0]
+    staged = [f'"$tmp/{i}"' for i in range(len(files))]
+    bits: list[object] = [
+        "tmp=$(mktemp", "-d", StringCommand(QuoteString(directory), "/.pgstead-tls.XXXXXX",
+                                            _separator=""), ")", "||", "exit", "1;", "{", "true",
+    ]
+    for file, tmp in zip(files, staged, strict=True):
+        bits += ["&&", "head", "-c", str(len(file.content.encode())), ">" + tmp,
+                 "&&", "chown", QuoteString(f"{user}:{group}"), tmp,
+                 "&&", "chmod", file.mode, tmp]
+    for file, tmp in zip(files, staged, strict=True):
+        bits += ["&&", "mv", "-f", tmp, QuoteString(file.path)]
+    bits += [";", "}", ";", "rc=$?;", "rm", "-rf", '"$tmp";', "exit", '"$rc"']
+    return StringCommand(*bits, _stdin="".join(f.content for f in files))
 
 
 def _fix_ownership(file: TlsFile, user: str, group: str) -> StringCommand:
@@ -118,8 +129,8 @@ def certificates(server: Server, cert_pem: bytes, key_pem: bytes, ca_pem: bytes,
         for file in retouched:
             logger.info(f"{host.name}: {server}: {file.path}: owner or mode")
 
-    for file in replaced:
-        yield _write(file, user, group)
+    if replaced:
+        yield _write_all(replaced, user, group)
     for file in retouched:
         yield _fix_ownership(file, user, group)
     if ssl_on:
