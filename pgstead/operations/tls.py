@@ -92,8 +92,9 @@ def certificates(server: Server, cert_pem: bytes, key_pem: bytes, ca_pem: bytes,
     + user, group: owner of the three files (default: ``server.file_owner``); the server
       refuses a key others can read
 
-    A reload (never a restart) makes new connections use the new files; open connections
-    keep theirs. When ssl is not on yet, the settings role's reload that turns it on reads them.
+    Changed files are staged beside the old ones and renamed in together. A reload (never a
+    restart) makes new connections use them; open connections keep theirs. When ssl is not
+    on yet, the settings role's reload that turns it on reads them.
     Always give this operation a ``name=``: pyinfra prints the arguments of unnamed ones.
 
     **Example:**
@@ -110,7 +111,7 @@ def certificates(server: Server, cert_pem: bytes, key_pem: bytes, ca_pem: bytes,
     if user is None or group is None:
         user, group = server.file_owner.split(":")
     installed = host.get_fact(InstalledFiles, paths=tuple(f.path for f in wanted))
-    installed += [None] * (len(wanted) - len(installed))
+    installed = [*installed, *[None] * (len(wanted) - len(installed))]
 
     replaced = [f for f, live in zip(wanted, installed, strict=True)
                 if live is None or live.sha256 != f.sha256]
