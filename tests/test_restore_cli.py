@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from pgstead.cron_entry import backup_command
 from tests.clusters import sql
+from tests.conftest import EnvFile, base_environment
+from tests.hosts import fleet
+from tests.pgstead_run import pyinfra
 from tests.test_backups_cli import ROWS, deployed, pgstead, run_backup, sets_on_disk
 
 __all__ = ["deployed"]  # the fixture, shared with the listing tests
@@ -160,3 +166,57 @@ def test_restore_cli_unknown_host_is_a_usage_error(env_file):
     proc = pgstead(env_file, "restore", str(env_file.path), "--host", "db9", "--database", "shop")
     assert proc.returncode == 2
     assert "no host 'db9' in inventory @local" in proc.stderr
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_backups_and_restore_cli_over_ssh_with_sudo(tmp_path):
+    """A fresh-VM container reached as a sudo user, with the inventory beside the file (the
+    default): not installed before the apply; afterwards listed, restored and replaced."""
+    with fleet(tmp_path, ["bkhost"], sudo=("bkhost",)) as hosts:
+        host = hosts.host("bkhost")
+        port = 5433
+        env = EnvFile(tmp_path, "bkssh", port, base_environment("bkssh", port))
+        env.data.update({
+            "databases": [{"name": "shop", "owner": "shop_owner", "schemas": ["sales"]}],
+            "users": [{"name": "shop_owner", "password": {"generate": True}, "role": "owner",
+                       "database": "shop"}],
+            "backups": {"enabled": True, "schedule": "0 3 * * *", "dir": "/var/backups/bkssh",
+                        "keep": 3},
+        })
+        env.write()
+        hosts.write_inventory(env.path.with_suffix(".py"))
+
+        proc = pgstead(env, "backups", str(env.path))
+        assert proc.returncode == 1
+        assert "host bkhost\n  error: /usr/local/sbin/pgstead-backup is not installed" in \
+            proc.stdout
+
+        run = pyinfra(str(env.path.with_suffix(".py")), env_file=env.path,
+                      state_dir=env.state_dir)
+        assert run.returncode == 0, f"{run.stdout[-3000:]}\n{run.stderr[-6000:]}"
+
+        def on_host(query: str, db: str = "shop") -> str:
+            return host.exec("runuser", "-u", "postgres", "--", "psql", "-X", "-A", "-t", "-q",
+                             "-p", str(port), "-d", db, "-c", query).stdout.strip()
+
+        on_host("CREATE TABLE sales.orders AS SELECT g AS id FROM generate_series(1, 321) g")
+        host.exec("runuser", "-u", "postgres", "--", "sh", "-c", backup_command("bkssh"))
+
+        listed = json.loads(pgstead(env, "backups", str(env.path), "--format", "json").stdout)
+        (shop_set,) = [s for s in listed[0]["sets"] if s["db"] == "shop"]
+        assert listed[0]["host"] == "bkhost" and listed[0]["last_run"]["status"] == "ok"
+        assert shop_set["verified"] is True and shop_set["status"] == "ok"
+
+        proc = pgstead(env, "restore", str(env.path), "--host", "bkhost", "--database", "shop",
+                       "--into", "shop_copy")
+        assert proc.returncode == 0, proc.stderr
+        assert ["sales.orders", "321", "321"] in [line.split() for line in proc.stdout.splitlines()]
+        assert on_host("SELECT count(*) FROM sales.orders", "shop_copy") == "321"
+
+        on_host("DELETE FROM sales.orders WHERE id > 21")
+        proc = pgstead(env, "restore", str(env.path), "--host", "bkhost", "--database", "shop",
+                       "--replace", "--yes")
+        assert proc.returncode == 0, proc.stderr
+        assert on_host("SELECT count(*) FROM sales.orders") == "321"
+        assert "its contents before the replace are in backup set" in proc.stdout
