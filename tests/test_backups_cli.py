@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from pgstead.cli.backups import human_size
 from pgstead.cron_entry import backup_command, cron_file_path
 from tests.clusters import sql
 from tests.pgstead_run import ROOT, apply
@@ -162,3 +163,9 @@ def test_backups_and_restore_cli_refuse_a_bad_file_like_validate(tmp_path):
         assert proc.stdout == ""
         for line in located:
             assert line in proc.stderr
+
+
+def test_backups_cli_human_sizes():
+    assert [human_size(n) for n in (0, 1023, 1536, 10 * 1024**2, 5 * 1024**4, 3 * 1024**5)] == \
+        ["0 B", "1023 B", "1.5 KiB", "10.0 MiB", "5.0 TiB", "3072.0 TiB"]
+    assert human_size(None) == "?"

@@ -131,7 +131,7 @@ def test_restore_cli_replace_asks_first_and_no_changes_nothing(deployed):
     sets_before = sets_on_disk(deployed)
     proc = restore(deployed, "--replace", stdin="n\n")
     assert proc.returncode == 1
-    assert "Replace database 'shop' on @local" in proc.stdout
+    assert "Replace database 'shop' on @local" in proc.stderr and proc.stdout == ""
     assert "Aborted" in proc.stderr
     assert checksum(deployed.port) == changed
     assert sets_on_disk(deployed) == sets_before
@@ -151,7 +151,7 @@ def test_restore_cli_missing_set_names_it(deployed):
     proc = restore(deployed, "--from", "20000101T000000Z", "--into", "shop_old")
     assert proc.returncode == 1
     assert (f"error: restore on @local failed: no backup set shop/20000101T000000Z in "
-            f"{deployed.backup_dir}") in proc.stderr
+            f"{deployed.backup_dir} (see `pgstead backups {deployed.path}`)") in proc.stderr
     assert databases(deployed.port) == before
 
 

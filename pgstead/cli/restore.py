@@ -105,7 +105,7 @@ def restore(file: str, host_name: str, database: str, from_set: str | None, into
         if replace and not yes:
             click.confirm(f"Replace database {database!r} on {host_name} with backup set "
                           f"{from_set or '(newest good set)'}? Its current contents are backed "
-                          "up first", abort=True)
+                          "up first", abort=True, err=True)
         command = program_command(RESTORE_PROGRAM, env.name,
                                   *restore_arguments(database, from_set, into, replace, keep_old))
         try:
@@ -125,5 +125,8 @@ def restore(file: str, host_name: str, database: str, from_set: str | None, into
         if summary:
             click.echo("\n".join(describe_summary(summary, database)))
     if not output.ok:
-        click.echo(f"error: restore on {host_name} failed: {error_message(output)}", err=True)
+        # The host program points at its own listing; from here the listing is `pgstead backups`.
+        message = error_message(output).replace("(see pgstead-backup --list)",
+                                                f"(see `pgstead backups {file}`)")
+        click.echo(f"error: restore on {host_name} failed: {message}", err=True)
         raise click.exceptions.Exit(EXIT_FAILURE)
