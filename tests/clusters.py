@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
+from collections.abc import Iterable
 
 
 def drop_cluster(version: int, name: str) -> None:
@@ -27,3 +29,17 @@ def show(port: int, name: str) -> str:
 
 def postmaster_start(port: int) -> str:
     return sql(port, "SELECT pg_postmaster_start_time()")
+
+
+def free_port(candidates: Iterable[int] = range(5700, 5990)) -> int:
+    """A port no cluster claims and nothing listens on (other test processes may run too)."""
+    listed = subprocess.run(["pg_lsclusters", "--no-header"], capture_output=True, text=True)
+    claimed = {int(fields[2]) for fields in map(str.split, listed.stdout.splitlines())
+               if len(fields) > 2 and fields[2].isdigit()}
+    for port in candidates:
+        if port in claimed:
+            continue
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) != 0:
+                return port
+    raise RuntimeError("no free port for a test cluster")

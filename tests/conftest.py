@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import itertools
-import os
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.clusters import drop_cluster
-
-_ports = itertools.count(5700 + (os.getpid() % 50) * 4)
+from tests.clusters import drop_cluster, free_port
 
 
 class EnvFile:
@@ -50,7 +46,7 @@ def base_environment(name: str, port: int) -> dict:
 def env_file(tmp_path, request):
     name = "t" + request.node.name.lower().replace("test_", "")[:20].replace("[", "_")
     name = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
-    port = next(_ports)
+    port = free_port()
     env = EnvFile(tmp_path, name, port, base_environment(name, port))
     yield env
     drop_cluster(15, name)
