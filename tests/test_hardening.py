@@ -1,0 +1,297 @@
+"""Hardened by default, on a real cluster: every control is read back from the live server and
+the files (never from our own config); level off leaves the distribution's defaults; an
+opted-out control is left alone; switching hardening on costs one restart."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import re
+import secrets
+import shutil
+import socket
+import ssl
+import stat
+import struct
+import subprocess
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.clusters import postmaster_start, show, sql
+from tests.pgstead_run import apply, dry
+
+PASSWORD = secrets.token_urlsafe(18)
+DATABASE = "hardapp"
+OWNER = "hard_owner"
+READER = "hard_ro"
+_SSL_REQUEST = struct.pack("!ii", 8, 80877103)
+# Parameters the hardening controls set; `off` must leave them where the distribution has them.
+HARDENING_PARAMETERS = (
+    "unix_socket_permissions", "log_directory", "log_file_mode", "logging_collector",
+    "log_disconnections", "log_line_prefix", "log_statement", "log_error_verbosity",
+    "log_timezone", "log_replication_commands", "log_rotation_age", "log_rotation_size",
+    "log_truncate_on_rotation", "shared_preload_libraries", "authentication_timeout",
+    "ssl_min_protocol_version", "ssl_ciphers", "ssl_prefer_server_ciphers",
+    "ignore_system_indexes", "jit_debugging_support", "jit_profiling_support",
+    "post_auth_delay",
+)
+
+
+@pytest.fixture(autouse=True)
+def _remove_log_directory(env_file):
+    # pg_dropcluster leaves a log directory outside the cluster's own directories alone.
+    yield
+    shutil.rmtree(f"/var/log/postgresql/15-{env_file.name}", ignore_errors=True)
+
+
+def declare_app(env_file, tls: bool = True) -> None:
+    """A database, an owner with a password (no connection_limit: derived) and a reader with a
+    limit; a hostssl rule for `all` users, which must still not admit postgres."""
+    if tls:
+        env_file.data["tls"] = {"enabled": True, "require": True}
+    env_file.data["databases"] = [{"name": DATABASE, "owner": OWNER}]
+    env_file.data["users"] = [
+        {"name": OWNER, "password": {"env": "HARD_PW"}, "role": "owner", "database": DATABASE},
+        {"name": READER, "password": {"generate": True}, "role": "readonly",
+         "database": DATABASE, "connection_limit": 4},
+    ]
+    kind = "hostssl" if tls else "host"
+    env_file.data["hba"] = [
+        {"type": kind, "database": "all", "user": "all", "address": "127.0.0.1/32",
+         "method": "scram-sha-256"},
+    ]
+    env_file.write()
+
+
+def deploy(env_file):
+    return apply(env_file.path, env_file.state_dir, extra_env={"HARD_PW": PASSWORD})
+
+
+def deploy_twice(env_file):
+    first = deploy(env_file)
+    second = deploy(env_file)
+    assert second.changed == [], f"second apply changed: {second.changed}"
+    return first
+
+
+def connect(env_file, user: str = OWNER, password: str = PASSWORD, **params):
+    params = {"sslmode": "require", "dbname": DATABASE, **params}
+    return psycopg.connect(host="127.0.0.1", port=env_file.port, user=user, password=password,
+                           connect_timeout=5, autocommit=True, **params)
+
+
+def data_directory(env_file) -> Path:
+    return Path(show(env_file.port, "data_directory"))
+
+
+def postmaster_umask(env_file) -> str:
+    pid = (data_directory(env_file) / "postmaster.pid").read_text().splitlines()[0]
+    status = Path(f"/proc/{pid}/status").read_text()
+    return re.search(r"^Umask:\s*(\d+)", status, re.M).group(1)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def log_files(env_file) -> list[Path]:
+    return sorted(p for p in Path(show(env_file.port, "log_directory")).iterdir() if p.is_file())
+
+
+def wait_for_log(env_file, pattern: str) -> str:
+    deadline = time.monotonic() + 10
+    while True:
+        text = "".join(p.read_text(errors="replace") for p in log_files(env_file))
+        if re.search(pattern, text):
+            return text
+        assert time.monotonic() < deadline, f"{pattern!r} never reached the server log"
+        time.sleep(0.2)
+
+
+def handshake(port: int, context: ssl.SSLContext) -> str:
+    """The TLS version a handshake with `context` gets, after PostgreSQL's SSLRequest."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        raw.sendall(_SSL_REQUEST)
+        assert raw.recv(1) == b"S"
+        with context.wrap_socket(raw) as tls:
+            return tls.version()
+
+
+def client_context(maximum: ssl.TLSVersion, ciphers: str | None = None) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.maximum_version = maximum
+    if ciphers:
+        context.set_ciphers(ciphers)
+    return context
+
+
+def test_default_apply_meets_every_control_on_the_live_server_and_files(env_file):
+    declare_app(env_file)
+    deploy_twice(env_file)
+    port = env_file.port
+
+    # Cluster and files.
+    assert show(port, "data_checksums") == "on"
+    assert postmaster_umask(env_file) == "0077"
+    login = subprocess.run(["runuser", "-l", "postgres", "-c", "umask"], capture_output=True,
+                           text=True, check=True).stdout.split()[-1]
+    assert login == "0077"
+    socket_dir = show(port, "unix_socket_directories").split(",")[0].strip()
+    assert mode(Path(socket_dir) / f".s.PGSQL.{port}") == 0o770
+    log_dir = Path(show(port, "log_directory"))
+    assert log_dir == Path(f"/var/log/postgresql/15-{env_file.name}")
+    assert not log_dir.is_relative_to(data_directory(env_file))
+    assert mode(log_dir) == 0o700 and pwd.getpwuid(log_dir.stat().st_uid).pw_name == "postgres"
+    assert show(port, "logging_collector") == "on"
+
+    # Logging, read back from the log itself: connections, the prefix, DDL.
+    with connect(env_file, application_name="hardprobe") as conn:
+        conn.execute("CREATE TABLE hard_probe_table (id int)")
+    text = wait_for_log(env_file, r"statement: CREATE TABLE hard_probe_table")
+    assert re.search(rf"{OWNER}@{DATABASE} app=\S+ client=127\.0\.0\.1 "
+                     r"LOG:  connection authorized", text)
+    assert re.search(rf"{OWNER}@{DATABASE} app=hardprobe client=127\.0\.0\.1 "
+                     r"LOG:  statement: CREATE TABLE", text)
+    assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} UTC \[\d+\] ", text, re.M)
+    wait_for_log(env_file, r"disconnection: session time")
+    assert log_files(env_file) and all(mode(p) == 0o600 for p in log_files(env_file))
+    for name, value in (("log_connections", "on"), ("log_disconnections", "on"),
+                        ("log_statement", "ddl"), ("log_error_verbosity", "default"),
+                        ("log_timezone", "UTC"), ("log_replication_commands", "on"),
+                        ("log_rotation_age", "1d"), ("log_rotation_size", "100MB"),
+                        ("log_truncate_on_rotation", "on"), ("log_file_mode", "0600")):
+        assert show(port, name) == value, name
+
+    # Authentication.
+    assert show(port, "password_encryption") == "scram-sha-256"
+    assert sql(port, "SELECT count(*) FROM pg_authid WHERE rolpassword LIKE 'md5%'") == "0"
+    assert sql(port, "SELECT count(*) FROM pg_hba_file_rules "
+                     "WHERE auth_method IN ('md5', 'password')") == "0"
+    libraries = [lib.strip() for lib in show(port, "shared_preload_libraries").split(",")]
+    assert {"passwordcheck", "auth_delay"} <= set(libraries)
+    assert show(port, "auth_delay.milliseconds") == "500ms"
+    started = time.monotonic()
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        connect(env_file, password="not-" + PASSWORD)
+    assert time.monotonic() - started >= 0.45, "a failed login must wait (auth_delay)"
+    probe = subprocess.run(
+        ["runuser", "-u", "postgres", "--", "/usr/lib/postgresql/15/bin/psql", "-X", "-p",
+         str(port), "-d", "postgres", "-c", "CREATE ROLE hard_pw_probe PASSWORD 'abc'"],
+        capture_output=True, text=True, check=False)
+    assert probe.returncode != 0 and "password is too short" in probe.stderr
+    assert show(port, "authentication_timeout") == "30s"
+    with pytest.raises(psycopg.OperationalError, match='rejects connection.*"postgres"'):
+        connect(env_file, user="postgres", password=PASSWORD, dbname="postgres")
+    assert sql(port, "SELECT 1") == "1"  # postgres still reaches the socket with peer
+    limits = dict(line.split("|") for line in sql(
+        port, "SELECT rolname, rolconnlimit FROM pg_roles WHERE rolcanlogin AND NOT rolsuper"
+    ).splitlines())
+    assert limits == {OWNER: str(50 - 3 - 4), READER: "4"}
+
+    # TLS: 1.2 and 1.3 clients are served strong suites; a SHA-1 suite is refused.
+    assert show(port, "ssl_min_protocol_version") == "TLSv1.2"
+    assert show(port, "ssl_ciphers") == "HIGH:!aNULL:!MD5:!3DES:!RC4:!SHA1"
+    assert show(port, "ssl_prefer_server_ciphers") == "on"
+    assert handshake(port, client_context(ssl.TLSVersion.TLSv1_2)) == "TLSv1.2"
+    assert handshake(port, client_context(ssl.TLSVersion.TLSv1_3)) == "TLSv1.3"
+    with pytest.raises(ssl.SSLError):
+        handshake(port, client_context(ssl.TLSVersion.TLSv1_2, ciphers="AES128-SHA"))
+    with connect(env_file, ssl_max_protocol_version="TLSv1.2") as conn:
+        version, cipher = conn.execute(
+            "SELECT version, cipher FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone()
+    assert version == "TLSv1.2" and ("GCM" in cipher or "CHACHA" in cipher)
+
+    # Runtime.
+    for name, value in (("ignore_system_indexes", "off"), ("jit_debugging_support", "off"),
+                        ("jit_profiling_support", "off"), ("post_auth_delay", "0")):
+        assert show(port, name) == value, name
+    assert sql(port, "SELECT count(*) FROM pg_settings WHERE pending_restart") == "0"
+
+
+def _set_by_alter_system(port: int) -> set[str]:
+    return set(sql(port, "SELECT name FROM pg_settings "
+                         "WHERE sourcefile LIKE '%/postgresql.auto.conf'").split())
+
+
+def _ready_count(env_file) -> int:
+    """How many times the server has come up, from the startup log and the collector's."""
+    paths = [Path(f"/var/log/postgresql/postgresql-15-{env_file.name}.log")]
+    collector = Path(f"/var/log/postgresql/15-{env_file.name}")
+    if collector.is_dir():
+        paths += sorted(collector.iterdir())
+    return sum(p.read_text(errors="replace").count("ready to accept connections")
+               for p in paths if p.is_file())
+
+
+def test_level_off_leaves_distribution_defaults_and_switching_on_restarts_once(env_file):
+    declare_app(env_file, tls=False)
+    env_file.data["hardening"] = {"level": "off"}
+    env_file.write()
+    deploy_twice(env_file)
+    port = env_file.port
+    # Only what the file asks (and pgstead's SCRAM baseline) comes from ALTER SYSTEM.
+    assert _set_by_alter_system(port) & set(HARDENING_PARAMETERS) == set()
+    sources = dict(line.split("|") for line in sql(
+        port, "SELECT name, source FROM pg_settings WHERE name = ANY(ARRAY["
+        + ",".join(f"'{n}'" for n in HARDENING_PARAMETERS) + "])").splitlines())
+    assert set(sources.values()) <= {"default", "configuration file"}, sources
+    assert show(port, "log_connections") == "on"  # the file asks for it
+    assert show(port, "logging_collector") == "off"
+    assert not Path(f"/var/log/postgresql/15-{env_file.name}").exists()
+    assert sql(port, "SELECT count(*) FROM pg_hba_file_rules "
+                     "WHERE 'postgres' = ANY(user_name) AND auth_method = 'reject'") == "0"
+    assert sql(port, f"SELECT rolconnlimit FROM pg_roles WHERE rolname = '{OWNER}'") == "-1"
+
+    # Back to the default: the plan names the restart, the apply restarts exactly once.
+    del env_file.data["hardening"]
+    env_file.write()
+    plan = dry(env_file.path, env_file.state_dir, extra_env={"HARD_PW": PASSWORD})
+    restarts = [line for line in plan.stderr.splitlines() if line.endswith("(restart)")]
+    assert any("shared_preload_libraries" in line for line in restarts), plan.stderr
+    assert any("logging_collector" in line for line in restarts), plan.stderr
+    ready, started = _ready_count(env_file), postmaster_start(port)
+    deploy_twice(env_file)
+    assert postmaster_start(port) != started
+    assert _ready_count(env_file) == ready + 1
+    assert show(port, "logging_collector") == "on"
+    assert sql(port, f"SELECT rolconnlimit FROM pg_roles WHERE rolname = '{OWNER}'") == "43"
+
+
+def test_an_opted_out_control_is_left_alone(env_file):
+    declare_app(env_file, tls=False)
+    env_file.data["hardening"] = {"opt_out": [
+        {"control": "log_statement", "reason": "statement logging is done by the proxy"},
+        {"control": "superuser_local_only", "reason": "break-glass access over the VPN"},
+    ]}
+    env_file.write()
+    deploy_twice(env_file)
+    port = env_file.port
+    assert show(port, "log_statement") == "none"
+    assert "log_statement" not in _set_by_alter_system(port)
+    assert sql(port, "SELECT count(*) FROM pg_hba_file_rules "
+                     "WHERE 'postgres' = ANY(user_name) AND auth_method = 'reject'") == "0"
+    # Every other control still applies.
+    assert show(port, "log_disconnections") == "on"
+    assert show(port, "logging_collector") == "on"
+
+
+def test_strict_tightens_the_baseline(env_file):
+    declare_app(env_file)
+    env_file.data["hardening"] = {"level": "strict", "pgaudit": {"enabled": False}}
+    env_file.write()
+    deploy_twice(env_file)
+    port = env_file.port
+    assert show(port, "log_statement") == "mod"
+    assert show(port, "log_error_verbosity") == "verbose"
+    assert show(port, "authentication_timeout") == "10s"
+    assert show(port, "auth_delay.milliseconds") == "1s"
+    assert show(port, "ssl_min_protocol_version") == "TLSv1.3"
+    with pytest.raises(ssl.SSLError):
+        handshake(port, client_context(ssl.TLSVersion.TLSv1_2))
+    assert handshake(port, client_context(ssl.TLSVersion.TLSv1_3)) == "TLSv1.3"
