@@ -11,6 +11,9 @@ import pytest
 import yaml
 
 from pgstead.config.model import Compose, Environment, HbaRule, Postgres, User
+from pgstead.facts.compose import DockerEngine, Engine
+from pgstead.operations import compose as compose_ops
+from pgstead.operations import packages
 from pgstead.render.compose import (
     CONTAINER_PASSWORD_FILE,
     SPEC_LABEL,
@@ -158,3 +161,46 @@ def test_loopback_hba_rules_become_samenet_in_a_container_only():
     assert 'host "app" "app" 10.0.0.0/8 scram-sha-256' in lines
     native = replace(env, postgres=Postgres(install="native"))
     assert 'host "app" "app" 127.0.0.1/32 scram-sha-256' in pg_hba_for(native).splitlines()
+
+
+# ------------------------------------------------- engine operation: which commands, pure logic
+# (starting a daemon cannot be exercised for real here: no privileged containers)
+
+
+class FakeHost:
+    """Stands in for pyinfra's host: answers the two facts the engine operation reads."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.noops: list[str] = []
+
+    def get_fact(self, fact: type, *args: object, **kwargs: object) -> object:
+        return self.engine if fact is DockerEngine else {}
+
+    def noop(self, why: str) -> None:
+        self.noops.append(why)
+
+
+def engine_commands(monkeypatch, engine: Engine) -> tuple[list[str], FakeHost]:
+    fake = FakeHost(engine)
+    monkeypatch.setattr(compose_ops, "host", fake)
+    monkeypatch.setattr(packages, "host", fake)
+    return [cmd.get_raw_value() for cmd in compose_ops.engine._inner()], fake
+
+
+def test_engine_on_a_bare_host_installs_docker_and_compose_and_starts_dockerd(monkeypatch):
+    commands, _ = engine_commands(monkeypatch, Engine(False, False, False, False, False))
+    assert commands[1].endswith("install --no-install-recommends docker.io docker-compose")
+    assert commands[2].startswith("setsid nohup dockerd >> /var/log/dockerd.log")
+    assert commands[3].startswith("i=0; until docker info")
+
+
+def test_engine_with_systemd_starts_the_service_and_keeps_compose_v2(monkeypatch):
+    commands, _ = engine_commands(monkeypatch, Engine(True, False, True, False, True))
+    assert commands[0] == "systemctl enable --now docker"
+    assert not any("apt-get" in command for command in commands)
+
+
+def test_engine_already_running_changes_nothing(monkeypatch):
+    commands, fake = engine_commands(monkeypatch, Engine(True, True, False, True, False))
+    assert commands == [] and fake.noops
