@@ -402,6 +402,9 @@ def test_a_new_major_on_existing_data_is_refused_and_nothing_changes(small_env, 
     small_env.data["postgres"]["version"] = 16
     small_env.data["compose"]["image"] = tag
     small_env.write()
+    plan = pyinfra("@local", "--dry", env_file=small_env.path, state_dir=small_env.state_dir)
+    assert plan.returncode != 0
+    assert "refusing to start PostgreSQL 16" in plan.stdout + plan.stderr
     run = pyinfra("@local", env_file=small_env.path, state_dir=small_env.state_dir)
     assert run.returncode != 0
     output = run.stdout + run.stderr
