@@ -22,7 +22,8 @@ def _cell(value: object) -> str:
         return "–"
     if isinstance(value, float):
         return f"{value:.2f}" if abs(value) < 100 else f"{value:.0f}"
-    return str(value)
+    # A pipe inside a cell would end it.
+    return str(value).replace("|", "\\|")
 
 
 def ratio(value: float | None, floor: float | None) -> float | None:
