@@ -19,7 +19,7 @@ from urllib.parse import quote
 from pgstead.config.model import Environment, User
 from pgstead.config.secret import Secret
 from pgstead.pki import client_cert_paths
-from pgstead.pki.ca import CA_CERT
+from pgstead.pki.locations import ca_cert_path, pki_dir
 
 DEFAULT_POOL_SIZE = 10
 MASK = "********"
@@ -94,10 +94,6 @@ def default_host(env: Environment) -> str:
     return next((c for c in candidates if c not in _WILDCARDS), "localhost")
 
 
-def ca_cert_path(env: Environment) -> Path:
-    return env.tls.ca.cert if env.tls.ca else env.state_dir / "pki" / CA_CERT
-
-
 def _user(env: Environment, name: str) -> User:
     user = env.user(name)
     declared = ", ".join(u.name for u in env.users if u.state == "present") or "none"
@@ -113,7 +109,7 @@ def connection_info(env: Environment, user_name: str, host: str | None = None) -
     tls = env.tls.enabled
     cert = key = None
     if tls and user.auth == "cert":
-        cert, key = client_cert_paths(env.state_dir / "pki", user.name)
+        cert, key = client_cert_paths(pki_dir(env), user.name)
     return ConnectionInfo(
         user=user.name,
         password=user.password,

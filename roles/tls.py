@@ -3,7 +3,6 @@
 from pyinfra import host, logger
 from pyinfra.api import deploy
 
-from pgstead.cli.certs import pki_dir
 from pgstead.config.model import Environment
 from pgstead.operations import tls as tls_ops
 from pgstead.pki import (
@@ -14,6 +13,7 @@ from pgstead.pki import (
     needs_renewal,
     server_sans,
 )
+from pgstead.pki.locations import pki_dir
 from pgstead.pki.pem import load_certificate, load_private_key, same_public_key
 from pgstead.pki.sans import LOCALHOST_SANS
 from pgstead.servers import server_for

@@ -33,16 +33,11 @@ from pgstead.pki import (
     ensure_server_cert,
     needs_renewal,
 )
-from pgstead.pki.ca import CA_CERT
+from pgstead.pki.locations import ca_cert_path, pki_dir
 from pgstead.pki.store import CLIENTS_DIR, HOSTS_DIR
 from pgstead.servers import server_for
 
 LOCAL_HOST = "@local"
-
-
-def pki_dir(env: Environment) -> Path:
-    """The controller directory holding the environment's CA and issued certificates."""
-    return env.state_dir / "pki"
 
 
 @dataclass(frozen=True)
@@ -52,10 +47,6 @@ class ListedCert:
     path: Path
     info: CertInfo
     status: str  # "ok", or why the next apply re-issues it
-
-
-def _ca_path(env: Environment) -> Path:
-    return env.tls.ca.cert if env.tls.ca else pki_dir(env) / CA_CERT
 
 
 def _kept(directory: Path) -> list[tuple[str, Path]]:
@@ -88,7 +79,7 @@ def controller_certificates(env: Environment, only_host: str | None = None) -> l
     """The CA, then host certificates, then client certificates, as the controller keeps them."""
     pki = pki_dir(env)
     listed: list[ListedCert] = []
-    ca_path = _ca_path(env)
+    ca_path = ca_cert_path(env)
     ca_pem = ca_path.read_bytes() if ca_path.is_file() else None
     if ca_pem is not None:
         info = cert_info(ca_pem)
