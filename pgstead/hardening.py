@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pgstead import units
+from pgstead import catalog, units
 from pgstead.config.findings import Findings
 from pgstead.config.model import Environment, HbaRule
 
@@ -130,6 +130,7 @@ class Control:
     packages: Callable[[Environment], tuple[str, ...]] = lambda env: ()
     native_only: bool = False  # files on the host; a container logs to Docker instead
     wanted: Callable[[Environment], bool] = lambda env: True  # optional controls
+    wants: tuple[Want, ...] = ()  # the parameters of a parameter control, as judged
 
 
 def strict(env: Environment) -> bool:
@@ -200,7 +201,7 @@ def param_control(name: str, area: str, summary: str, *wants: Want, **extra) -> 
     settings, check = _params(*wants)
     fix = extra.pop("fix", None) or "pgstead apply sets " + ", ".join(w.name for w in wants)
     return Control(name=name, area=area, summary=summary, fix=fix, check=check,
-                   settings=settings, **extra)
+                   settings=settings, wants=wants, **extra)
 
 
 def one_param(name: str, area: str, summary: str, value: str, strict_value: str | None = None,
@@ -503,6 +504,26 @@ def hardening_settings(env: Environment) -> dict[str, str]:
     if libraries:
         merged["shared_preload_libraries"] = merge_libraries(None, libraries)
     return merged
+
+
+def weakened_by_settings(env: Environment) -> list[tuple[str, str]]:
+    """(parameter, control) for each explicit `postgres.settings` value that an active control's
+    check would fail: the file wins over the control, so the audit would report it forever."""
+    known = catalog.parameters(env.postgres.version)
+    found = []
+    for control in active(env):
+        for want in control.wants:
+            value, param = env.postgres.settings.get(want.name), known.get(want.name)
+            if value is None or param is None:
+                continue
+            try:
+                shown = units.parse_for(param, value)
+            except units.SettingValueError:
+                continue  # the settings check reports it
+            row = LiveParam(shown, param.unit, param.vartype, param.enumvals)
+            if not _satisfies(want.name, want.value(env), row, want.how):
+                found.append((want.name, control.name))
+    return found
 
 
 def minimum_tls_protocol(env: Environment) -> str | None:
