@@ -26,6 +26,7 @@ from pgstead.config.secrets import (
     resolve_relative,
 )
 from pgstead.config.semantic import check_semantics
+from pgstead.hardening import weakened_by_settings
 from pgstead.passwords import check_enforced, weak_password_reason
 
 # The schema's pattern for `name`, checked again here because the state directory is built
@@ -94,6 +95,10 @@ def check_file(path: str | Path, *, resolve_secrets: bool = True) -> Report:
         state_dir = state_dir_for(source, name)
     environment = build_environment(document, source=source.resolve(), state_dir=state_dir,
                                     passwords=passwords)
+    for name, control in weakened_by_settings(environment):
+        findings.warning(("postgres", "settings", name), f"{name} here is weaker than hardening "
+                         f"control {control}, and `pgstead audit` will report it: drop it, or "
+                         "opt the control out with a reason (hardening.opt_out)")
     return _report(findings, environment)
 
 
