@@ -295,3 +295,50 @@ def test_strict_tightens_the_baseline(env_file):
     with pytest.raises(ssl.SSLError):
         handshake(port, client_context(ssl.TLSVersion.TLSv1_2))
     assert handshake(port, client_context(ssl.TLSVersion.TLSv1_3)) == "TLSv1.3"
+
+
+# ---- the controls table, pure logic ---------------------------------------------------------
+
+def _environment(tmp_path, monkeypatch, text: str):
+    from pgstead.config.load import check_file
+
+    monkeypatch.setenv("PGSTEAD_STATE_DIR", str(tmp_path / "state"))
+    path = tmp_path / "h.yml"
+    path.write_text("name: h\ntls: {enabled: false, require: false}\n" + text)
+    return check_file(path)
+
+
+def test_controls_are_unique_and_every_parameter_they_set_is_audited(tmp_path, monkeypatch):
+    from pgstead import hardening
+
+    env = _environment(tmp_path, monkeypatch, "").environment
+    assert len(set(hardening.CONTROL_NAMES)) == len(hardening.CONTROLS)
+    audited = set(hardening.parameter_names(env))
+    for control in hardening.active(env):
+        assert set(control.settings(env)) <= audited, control.name
+
+
+def test_an_explicit_setting_weaker_than_a_control_is_a_warning(tmp_path, monkeypatch):
+    report = _environment(tmp_path, monkeypatch, "postgres:\n  settings:\n"
+                          "    log_statement: all\n    authentication_timeout: 1min\n")
+    assert report.ok
+    [warning] = report.warnings
+    assert warning.path == "postgres.settings.authentication_timeout"
+    assert "hardening control authentication_timeout" in warning.message
+
+
+def test_superuser_tcp_openings_see_all_rules_not_shadowed_by_a_reject():
+    from pgstead.hardening import HbaLine, superuser_tcp_openings
+
+    def rule(line, kind, db, user, method, address="all"):
+        return HbaLine(line, kind, (db,), (user,), address, method)
+
+    local_only = (rule(1, "local", "all", "postgres", "peer", None),
+                  rule(2, "host", "all", "postgres", "reject"),
+                  rule(3, "host", "replication", "postgres", "reject"),
+                  rule(4, "hostssl", "all", "all", "scram-sha-256", "10.0.0.0/8"),
+                  rule(5, "hostssl", "replication", "all", "scram-sha-256", "10.0.0.0/8"))
+    assert superuser_tcp_openings(local_only) == []
+    no_replication_reject = local_only[:2] + local_only[3:]
+    assert [r.line for r in superuser_tcp_openings(no_replication_reject)] == [5]
+    assert [r.line for r in superuser_tcp_openings(local_only[3:])] == [4, 5]
