@@ -342,3 +342,18 @@ def test_superuser_tcp_openings_see_all_rules_not_shadowed_by_a_reject():
     no_replication_reject = local_only[:2] + local_only[3:]
     assert [r.line for r in superuser_tcp_openings(no_replication_reject)] == [5]
     assert [r.line for r in superuser_tcp_openings(local_only[3:])] == [4, 5]
+
+
+def test_pgaudit_and_set_user_are_installed_preloaded_and_audit_logs(env_file):
+    declare_app(env_file, tls=False)
+    env_file.data["hardening"] = {"pgaudit": {"enabled": True, "classes": ["ddl", "role"]},
+                                  "set_user": True}
+    env_file.write()
+    deploy_twice(env_file)
+    port = env_file.port
+    libraries = {lib.strip() for lib in show(port, "shared_preload_libraries").split(",")}
+    assert {"passwordcheck", "auth_delay", "pgaudit", "set_user"} <= libraries
+    assert show(port, "pgaudit.log") == "ddl, role"
+    with connect(env_file, sslmode="disable") as conn:
+        conn.execute("CREATE TABLE hard_audited (id int)")
+    wait_for_log(env_file, r"AUDIT: SESSION,\d+,\d+,DDL,CREATE TABLE")
