@@ -13,7 +13,7 @@ import contextlib
 import json
 import os
 import subprocess
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from pyinfra.api import Config, FactBase, QuoteString, State, StringCommand
 from pyinfra.api.connect import connect_all, disconnect_all
@@ -122,8 +122,17 @@ class HostAudit:
         return self.error is None and all(r.status != "fail" for r in self.results)
 
 
+def audited_environment(env: Environment) -> Environment:
+    """The environment whose controls an audit checks: a server with hardening off is still
+    judged against the baseline, so the audit shows where it stands."""
+    if env.hardening.level != "off":
+        return env
+    return replace(env, hardening=replace(env.hardening, level="baseline"))
+
+
 def judge(env: Environment, live: Live) -> tuple[ControlResult, ...]:
     """Every control's verdict on `live`; skipped ones say why."""
+    env = audited_environment(env)
     results = []
     for item in hardening.controls_for(env):
         c = item.control
@@ -137,7 +146,7 @@ def judge(env: Environment, live: Live) -> tuple[ControlResult, ...]:
 
 
 def _names(env: Environment) -> tuple[str, ...]:
-    return tuple(hardening.parameter_names(env))
+    return tuple(hardening.parameter_names(audited_environment(env)))
 
 
 def audit_local(env: Environment) -> HostAudit:

@@ -116,3 +116,15 @@ def test_audit_fails_when_the_server_cannot_be_read(env_file):
     run = audit(env_file)
     assert run.returncode == 1
     assert run.stdout.startswith("@local: error: cannot read 15/")
+
+
+def test_a_server_with_hardening_off_is_judged_against_the_baseline(env_file):
+    declare_app(env_file, tls=False)
+    env_file.data["hardening"] = {"level": "off"}
+    env_file.write()
+    deploy(env_file)
+    run = audit(env_file)
+    assert run.returncode == 1
+    assert run.stdout.startswith(f"note: {env_file.path} has hardening level off")
+    assert line_of(run.stdout, "logging_collector").split()[2:4] == ["FAIL", "off"]
+    assert line_of(run.stdout, "log_connections").split()[2:4] == ["pass", "on"]
