@@ -153,15 +153,15 @@ def _satisfies(name: str, desired: str, row: LiveParam, how: str) -> bool:
         if how == "at_least" and name in _ORDER:
             order = _ORDER[name]
             return order.index(row.setting.lower()) >= order.index(desired.lower())
+        if how == "mode_within":
+            # No permission bit beyond the wanted ones (0700 is within 0770).
+            return int(row.setting, 8) & ~int(desired, 8) == 0
         wanted = float(units.parse(desired, row.vartype, row.unit, name=name))
         live = float(row.setting)
         if how == "at_least":
             return live >= wanted
         if how == "at_most":
             return 0 < live <= wanted
-        if how == "mode_within":
-            # No permission bit beyond the wanted ones (0700 is within 0770).
-            return int(row.setting, 8) & ~int(desired, 8) == 0
     except (ValueError, units.SettingValueError):
         return False
     raise ValueError(f"unknown comparison {how!r}")
