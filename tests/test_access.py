@@ -136,11 +136,11 @@ def test_public_schema_and_database_are_locked_down(app_env):
 
 
 def test_undeclared_role_cannot_connect(app_env):
-    sql(app_env.port, "CREATE ROLE stranger LOGIN PASSWORD 'stranger-pw'")
+    sql(app_env.port, "CREATE ROLE stranger LOGIN PASSWORD 'Kq7-unrelated-pw'")
     with pytest.raises(psycopg.OperationalError, match="permission denied for database"):
-        login(app_env.port, "stranger", "stranger-pw")
+        login(app_env.port, "stranger", "Kq7-unrelated-pw")
     # It can reach a database the file does not manage, so the refusal above is the ACL's.
-    login(app_env.port, "stranger", "stranger-pw", dbname="postgres").close()
+    login(app_env.port, "stranger", "Kq7-unrelated-pw", dbname="postgres").close()
 
 
 def test_wrong_password_is_refused(app_env):
@@ -211,13 +211,13 @@ def test_excess_privileges_granted_by_hand_are_revoked(app_env):
 
 def test_password_rotation_changes_once(app_env):
     run = apply(app_env.path, app_env.state_dir,
-                extra_env=passwords({"T_RW_PW": "rotated-pw-2"}))
+                extra_env=passwords({"T_RW_PW": "rotated-password-2-Xk"}))
     assert run.changed == ["PostgreSQL access | Login roles on " + _server(app_env)]
-    login(app_env.port, "app-user", "rotated-pw-2").close()
+    login(app_env.port, "app-user", "rotated-password-2-Xk").close()
     with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
         login(app_env.port, "app-user", RW_PW)
     again = apply(app_env.path, app_env.state_dir,
-                  extra_env=passwords({"T_RW_PW": "rotated-pw-2"}))
+                  extra_env=passwords({"T_RW_PW": "rotated-password-2-Xk"}))
     assert again.changed == []
 
 
@@ -242,7 +242,7 @@ def _legacy(env_file, state: str = "present") -> None:
 
 def test_absent_role_hands_its_objects_to_the_database_owner(app_env):
     _legacy(app_env)
-    converge(app_env, {"T_LEGACY_PW": "legacy-pw"})
+    converge(app_env, {"T_LEGACY_PW": "legacy-password-Qm-31"})
     # The role came to own a table (as happens when an app ran migrations as itself).
     sql(app_env.port, "CREATE TABLE game.history (id int); "
         "INSERT INTO game.history VALUES (1), (2);"
@@ -258,7 +258,7 @@ def test_absent_role_hands_its_objects_to_the_database_owner(app_env):
 
 def test_absent_role_owning_objects_nobody_can_receive_is_refused(app_env):
     _legacy(app_env)
-    converge(app_env, {"T_LEGACY_PW": "legacy-pw"})
+    converge(app_env, {"T_LEGACY_PW": "legacy-password-Qm-31"})
     sql(app_env.port, "CREATE TABLE precious (id int); INSERT INTO precious VALUES (42);"
         "ALTER TABLE precious OWNER TO legacy")  # in postgres: no declared owner
     _legacy(app_env, "absent")

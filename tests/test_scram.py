@@ -69,7 +69,7 @@ def probe_server(env_file):
     return env_file
 
 
-@pytest.mark.parametrize("password", ["server-made", "pässwörd ünïcode", "x" * 100])
+@pytest.mark.parametrize("password", ["server-made", "pässwörd ünïcode", "x1" * 50])
 def test_verifier_made_by_postgres_verifies(probe_server, password):
     stored = _psql_stdin(probe_server.port, (
         "SET password_encryption = 'scram-sha-256';\n"
