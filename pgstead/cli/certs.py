@@ -126,7 +126,9 @@ def renew(env: Environment, only_host: str | None = None) -> list[str]:
 
 
 def installed_cert_path(env: Environment) -> str:
-    return f"{server_for(env).config_dir}/{TLS_FILES['cert']}"
+    # On the host: a container's config directory is a mount of a host directory.
+    server = server_for(env)
+    return server.host_path(f"{server.config_dir}/{TLS_FILES['cert']}")
 
 
 def installed_on_local(env: Environment) -> CertInfo | str:
