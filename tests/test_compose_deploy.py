@@ -4,9 +4,11 @@ reached over the published port; idempotent; data kept across re-creation; major
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +20,7 @@ from psycopg import errors
 from pgstead.cron_entry import cron_file_path
 from pgstead.pki import server_cert_paths
 from tests.conftest import EnvFile, base_environment
-from tests.pgstead_run import apply, dry, pyinfra
+from tests.pgstead_run import ROOT, apply, dry, pyinfra
 from tests.test_access import OWNER_PW, RW_PW, access_data, generated_password, login, passwords
 from tests.test_tls_deploy import CERT_USER, DATABASE, PASSWORD, PASSWORD_USER, connect, pki
 
@@ -246,6 +248,16 @@ def test_tls_files_belong_to_the_containers_postgres_and_the_key_is_0600(deploye
     assert (conf / "server.crt").read_bytes() == crt.read_bytes()
     assert (conf / "server.key").read_bytes() == key.read_bytes()
     assert csql(env, "SHOW ssl_key_file") == "/etc/pgstead/server.key"
+
+
+def test_pgstead_certs_reads_the_installed_certificate_from_the_project(deployed):
+    env, _, _ = deployed
+    environ = {**os.environ, "PGSTEAD_STATE_DIR": str(env.state_dir), **secrets_env()}
+    proc = subprocess.run([sys.executable, "-m", "pgstead.cli", "certs", str(env.path)],
+                          cwd=ROOT, capture_output=True, text=True, env=environ, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    conf = Path(env.data["compose"]["project_dir"]) / "conf"
+    assert f"installed:   same certificate, at {conf / 'server.crt'}" in proc.stdout
 
 
 def test_superuser_password_is_in_a_root_only_file_and_nowhere_else(deployed):
