@@ -377,13 +377,15 @@ def build_image(tag: str, *lines: str) -> str:
 
 @pytest.fixture
 def image_tags() -> Iterator[list[str]]:
+    """Tags a test builds, removed after it; request it before small_env, so the container
+    using them is gone first."""
     tags: list[str] = []
     yield tags
     for tag in tags:
         docker("rmi", tag, check=False)
 
 
-def test_a_moved_tag_recreates_the_container_and_keeps_the_data(small_env, image_tags):
+def test_a_moved_tag_recreates_the_container_and_keeps_the_data(image_tags, small_env):
     tag = "pgstead/test-compose:15-moving"
     image_tags.append(tag)
     docker("tag", IMAGE, tag)
@@ -402,7 +404,7 @@ def test_a_moved_tag_recreates_the_container_and_keeps_the_data(small_env, image
     assert apply(small_env.path, small_env.state_dir).changed == []
 
 
-def test_a_new_major_on_existing_data_is_refused_and_nothing_changes(small_env, image_tags):
+def test_a_new_major_on_existing_data_is_refused_and_nothing_changes(image_tags, small_env):
     apply(small_env.path, small_env.state_dir)
     csql(small_env, "CREATE TABLE kept AS SELECT 15 AS major")
     compose_before = compose_file(small_env).read_text()
