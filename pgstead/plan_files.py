@@ -8,13 +8,11 @@ they come from.
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass
 
 from pgstead import catalog
-from pgstead.backup_config import render_backup_config
+from pgstead.backup_files import backup_files
 from pgstead.config.model import Environment, User
-from pgstead.cron_entry import backup_config_path, cron_file_path, render_cron_entry
 from pgstead.desired_settings import desired_settings, tuned
 from pgstead.facts.cluster import HostResources
 from pgstead.grants_plan import plan_database
@@ -206,20 +204,12 @@ def plan_files(env: Environment, *, memory_bytes: int | None = None,
                         "the Compose project's .env"),
         ]
     if env.backups.enabled:
-        # As roles/backups.py renders them: through the server's exec prefix, as root for a
-        # container (the host may have no postgres user).
-        cron_path = cron_file_path(env.name)
-        config_path = backup_config_path(env.name)
-        run_as = "postgres" if server.native else "root"
+        backup = backup_files(env)
         files += [
-            PlannedFile(f"cron.d/{cron_path.rsplit('/', 1)[1]}",
-                        render_cron_entry(env.name, env.backups.schedule, run_as=run_as),
-                        cron_path, "the backup schedule"),
-            PlannedFile(config_path.rsplit("/", 1)[1],
-                        render_backup_config(env.name, env.backups, port=server.socket_port,
-                                             major=env.postgres.version,
-                                             pg_exec=shlex.join(server.exec_prefix)),
-                        config_path, "the backup program's config"),
+            PlannedFile(f"cron.d/{backup.cron_path.rsplit('/', 1)[1]}", backup.cron,
+                        backup.cron_path, "the backup schedule"),
+            PlannedFile(backup.config_path.rsplit("/", 1)[1], backup.config,
+                        backup.config_path, "the backup program's config"),
         ]
     index = ["# Files pgstead would put on each host of this environment "
              f"({env.name}, from {env.source.name}).", "# plan file -> host path: what"]
