@@ -95,18 +95,42 @@ def _on(kind: str, objects: Iterable[tuple[str, ...]]) -> sql.Composable:
                                    sql.SQL(", ").join(ident(*o) for o in objects))
 
 
-def _held(acl: Acl, grantee: str) -> frozenset[str]:
-    return frozenset(p for g, p in acl if g == grantee)
+@dataclass(frozen=True)
+class _Held:
+    """What one grantee holds on one object: privileges, and those it may grant on."""
+
+    privileges: frozenset[str]
+    grantable: frozenset[str]
+
+
+def _held(acl: Acl, grantee: str) -> _Held:
+    mine = [p for g, p in acl if g == grantee]
+    return _Held(frozenset(p.rstrip("*") for p in mine),
+                 frozenset(p[:-1] for p in mine if p.endswith("*")))
+
+
+_NO_OPTION = sql.SQL("")
+_GRANT_OPTION = sql.SQL("GRANT OPTION FOR ")
 
 
 def _change(kind: str, objects: list[tuple[str, ...]], grantee: str, want: frozenset[str],
-            have: frozenset[str], label: str) -> list[Statement]:
+            held: _Held, label: str) -> list[Statement]:
     out = []
+    have = held.privileges
     if have - want:
         out.append(Statement(
-            render("grant_revoke", privileges=_privileges(have - want),
+            render("grant_revoke", option=_NO_OPTION, privileges=_privileges(have - want),
                    target=_on(kind, objects), grantee=_grantee(grantee)),
             f"revoke {', '.join(sorted(have - want))} on {label} from {_who(grantee)}"))
+    # pgstead never grants WITH GRANT OPTION; one given by hand would let the user pass on
+    # what it holds.
+    if held.grantable & want:
+        out.append(Statement(
+            render("grant_revoke", option=_GRANT_OPTION,
+                   privileges=_privileges(held.grantable & want), target=_on(kind, objects),
+                   grantee=_grantee(grantee)),
+            f"revoke grant option for {', '.join(sorted(held.grantable & want))} on {label} "
+            f"from {_who(grantee)}"))
     if want - have:
         out.append(Statement(
             render("grant", privileges=_privileges(want - have), target=_on(kind, objects),
@@ -194,26 +218,28 @@ def _schema_statements(model: _Model, live: LiveDatabase) -> list[Statement]:
 
 def _relation_statements(model: _Model, live: LiveDatabase) -> list[Statement]:
     # Relations needing the same change for the same role share one statement.
-    groups: dict[tuple[str, str, frozenset[str], frozenset[str]], list[tuple[str, str]]]
+    groups: dict[tuple[str, str, frozenset[str], _Held], list[tuple[str, str]]]
     groups = defaultdict(list)
     for rel in live.relations:
         for role in model.roles:
             want = model.on_relation(role, rel.schema, rel.kind)
-            have = _held(rel.acl, role)
-            if want != have:
-                groups[(role, rel.kind, want, have)].append((rel.schema, rel.name))
+            held = _held(rel.acl, role)
+            if want != held.privileges or held.grantable:
+                groups[(role, rel.kind, want, held)].append((rel.schema, rel.name))
     out = []
-    for (role, kind, want, have), objects in groups.items():
+    for (role, kind, want, held), objects in groups.items():
         keyword = "SEQUENCE" if kind == "sequence" else "TABLE"
-        out += _change(keyword, objects, role, want, have, f"{len(objects)} {kind}(s)")
+        out += _change(keyword, objects, role, want, held, f"{len(objects)} {kind}(s)")
     return out
 
 
 def _default_statement(template: str, owner: str, schema: str | None, kind: str,
-                       privileges: frozenset[str], grantee: str) -> str:
+                       privileges: frozenset[str], grantee: str,
+                       option: sql.Composable = _NO_OPTION) -> str:
     scope = sql.SQL("IN SCHEMA {}").format(ident(schema)) if schema else sql.SQL("")
+    parts = {"option": option} if template == "grant_default_revoke" else {}
     return render(template, owner=ident(owner), scope=scope, privileges=_privileges(privileges),
-                  kind=sql.SQL(_DEFAULT_KINDS[kind]), grantee=_grantee(grantee))
+                  kind=sql.SQL(_DEFAULT_KINDS[kind]), grantee=_grantee(grantee), **parts)
 
 
 def _default_acl_statements(model: _Model, live: LiveDatabase) -> list[Statement]:
@@ -226,13 +252,20 @@ def _default_acl_statements(model: _Model, live: LiveDatabase) -> list[Statement
         for role in model.roles:
             want = (model.on_relation(role, schema, kind)
                     if key in wanted_keys else frozenset())
-            have = _held(held.get(key, frozenset()), role)
+            current = _held(held.get(key, frozenset()), role)
+            have = current.privileges
             where = f"new {kind} of {owner}" + (f" in {schema}" if schema else "")
             if have - want:
                 out.append(Statement(
                     _default_statement("grant_default_revoke", owner, schema, kind,
                                        have - want, role),
                     f"revoke {', '.join(sorted(have - want))} on {where} from {role}"))
+            if current.grantable & want:
+                out.append(Statement(
+                    _default_statement("grant_default_revoke", owner, schema, kind,
+                                       current.grantable & want, role, _GRANT_OPTION),
+                    f"revoke grant option for {', '.join(sorted(current.grantable & want))} "
+                    f"on {where} from {role}"))
             if want - have:
                 out.append(Statement(
                     _default_statement("grant_default", owner, schema, kind, want - have, role),

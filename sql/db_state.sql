@@ -1,8 +1,9 @@
 -- The live access state of the current database, one JSON document: its owner and ACL, the
 -- managed schemas, installed extensions, every table-like relation and sequence in the
 -- managed schemas, and default privileges there (and database-wide ones).
--- An ACL is a list of [grantee, privilege] pairs, '' standing for PUBLIC; NULL ACLs are
--- expanded to their defaults and the object owner's own entries are left out.
+-- An ACL is a list of [grantee, privilege] pairs, '' standing for PUBLIC and a trailing '*'
+-- marking a privilege held WITH GRANT OPTION; NULL ACLs are expanded to their defaults and
+-- the object owner's own entries are left out.
 -- schemas: the managed schema names.
 WITH managed AS (
   SELECT n.oid, n.nspname FROM pg_namespace AS n WHERE n.nspname = ANY ({schemas}::text[])
@@ -12,7 +13,7 @@ SELECT json_build_object(
             WHERE d.datname = current_database()),
   'acl', (SELECT coalesce(json_agg(json_build_array(
               CASE WHEN x.grantee = 0 THEN '' ELSE pg_get_userbyid(x.grantee) END,
-              x.privilege_type)), '[]')
+              x.privilege_type || CASE WHEN x.is_grantable THEN '*' ELSE '' END)), '[]')
           FROM pg_database AS d,
                aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) AS x
           WHERE d.datname = current_database() AND x.grantee <> d.datdba),
@@ -21,7 +22,7 @@ SELECT json_build_object(
       'owner', pg_get_userbyid(n.nspowner),
       'acl', (SELECT coalesce(json_agg(json_build_array(
                   CASE WHEN x.grantee = 0 THEN '' ELSE pg_get_userbyid(x.grantee) END,
-                  x.privilege_type)), '[]')
+                  x.privilege_type || CASE WHEN x.is_grantable THEN '*' ELSE '' END)), '[]')
               FROM aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) AS x
               WHERE x.grantee <> n.nspowner))), '[]')
     FROM pg_namespace AS n WHERE n.oid IN (SELECT oid FROM managed)),
@@ -33,7 +34,7 @@ SELECT json_build_object(
       'kind', CASE WHEN c.relkind = 'S' THEN 'sequence' ELSE 'table' END,
       'acl', (SELECT coalesce(json_agg(json_build_array(
                   CASE WHEN x.grantee = 0 THEN '' ELSE pg_get_userbyid(x.grantee) END,
-                  x.privilege_type)), '[]')
+                  x.privilege_type || CASE WHEN x.is_grantable THEN '*' ELSE '' END)), '[]')
               FROM aclexplode(coalesce(c.relacl, acldefault(
                 CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END::"char", c.relowner))) AS x
               WHERE x.grantee <> c.relowner)
@@ -47,7 +48,7 @@ SELECT json_build_object(
                    WHEN 'f' THEN 'functions' WHEN 'T' THEN 'types' ELSE 'schemas' END,
       'acl', (SELECT coalesce(json_agg(json_build_array(
                   CASE WHEN x.grantee = 0 THEN '' ELSE pg_get_userbyid(x.grantee) END,
-                  x.privilege_type)), '[]')
+                  x.privilege_type || CASE WHEN x.is_grantable THEN '*' ELSE '' END)), '[]')
               FROM aclexplode(a.defaclacl) AS x WHERE x.grantee <> a.defaclrole))), '[]')
     FROM pg_default_acl AS a LEFT JOIN managed AS m ON m.oid = a.defaclnamespace
     WHERE a.defaclnamespace = 0 OR m.oid IS NOT NULL)

@@ -1,1 +1,1 @@
-ALTER DEFAULT PRIVILEGES FOR ROLE {owner} {scope} REVOKE {privileges} ON {kind} FROM {grantee};
+ALTER DEFAULT PRIVILEGES FOR ROLE {owner} {scope} REVOKE {option}{privileges} ON {kind} FROM {grantee} CASCADE;

@@ -1,1 +1,1 @@
-REVOKE {privileges} ON {target} FROM {grantee};
+REVOKE {option}{privileges} ON {target} FROM {grantee} CASCADE;

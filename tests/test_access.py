@@ -191,6 +191,7 @@ def test_excess_privileges_granted_by_hand_are_revoked(app_env):
         conn.execute("CREATE TABLE game.ledger (id serial PRIMARY KEY)")
     for grant in ('GRANT TRUNCATE, REFERENCES ON game.ledger TO "app-user"',
                   "GRANT INSERT, DELETE ON game.ledger TO reporting",
+                  'GRANT SELECT ON game.ledger TO "app-user" WITH GRANT OPTION',
                   "GRANT CREATE ON SCHEMA game TO reporting",
                   "GRANT CREATE ON SCHEMA public TO PUBLIC",
                   "GRANT TEMPORARY ON DATABASE app TO PUBLIC",
@@ -203,7 +204,10 @@ def test_excess_privileges_granted_by_hand_are_revoked(app_env):
                "has_table_privilege('reporting', 'game.ledger', 'INSERT'), "
                "has_table_privilege('reporting', 'game.ledger', 'SELECT'), "
                "has_schema_privilege('reporting', 'game', 'CREATE'), "
-               "has_database_privilege('reporting', 'app', 'TEMPORARY')", "app") == "f|f|t|f|f"
+               "has_database_privilege('reporting', 'app', 'TEMPORARY'), "
+               "has_table_privilege('app-user', 'game.ledger', 'SELECT WITH GRANT OPTION'), "
+               "has_table_privilege('app-user', 'game.ledger', 'SELECT')",
+               "app") == "f|f|t|f|f|f|t"
     assert public_may_create(app_env.port) is False
     assert sql(app_env.port, "SELECT count(*) FROM pg_default_acl, aclexplode(defaclacl) AS a "
                "WHERE a.privilege_type = 'TRUNCATE'", "app") == "0"
@@ -326,9 +330,9 @@ def test_plan_for_a_new_database_creates_and_grants_everything():
     statements = [s.sql.strip() for s in plan_database(_db(), USERS, [u.name for u in USERS],
                                                       None)]
     assert 'CREATE SCHEMA IF NOT EXISTS "auth" AUTHORIZATION "app_owner";' in statements
-    assert 'REVOKE CONNECT, TEMPORARY ON DATABASE "app" FROM PUBLIC;' in statements
+    assert 'REVOKE CONNECT, TEMPORARY ON DATABASE "app" FROM PUBLIC CASCADE;' in statements
     assert 'GRANT CONNECT ON DATABASE "app" TO "rw";' in statements
-    assert 'REVOKE CREATE ON SCHEMA "public" FROM PUBLIC;' in statements
+    assert 'REVOKE CREATE ON SCHEMA "public" FROM PUBLIC CASCADE;' in statements
     assert 'GRANT USAGE ON SCHEMA "game" TO "rw";' in statements
     assert 'GRANT USAGE ON SCHEMA "auth" TO "rw";' not in statements  # rw: game only
     assert ('ALTER DEFAULT PRIVILEGES FOR ROLE "app_owner" IN SCHEMA "game" GRANT SELECT, INSERT,'
@@ -366,7 +370,12 @@ def test_plan_against_its_own_result_is_empty_and_excess_is_revoked():
     tampered = replace(converged, relations=(LiveRelation(
         "game", "t", "table", converged.relations[0].acl | {("ro", "TRUNCATE")}),))
     assert [s.sql.strip() for s in plan_database(_db(), users, roles, tampered)] == [
-        'REVOKE TRUNCATE ON TABLE "game"."t" FROM "ro";']
+        'REVOKE TRUNCATE ON TABLE "game"."t" FROM "ro" CASCADE;']
+    grantable = replace(converged, relations=(LiveRelation(
+        "game", "t", "table", converged.relations[0].acl - {("ro", "SELECT")}
+        | {("ro", "SELECT*")}),))
+    assert [s.sql.strip() for s in plan_database(_db(), users, roles, grantable)] == [
+        'REVOKE GRANT OPTION FOR SELECT ON TABLE "game"."t" FROM "ro" CASCADE;']
 
 
 def test_hostile_names_stay_inside_their_quotes():
