@@ -99,17 +99,13 @@ class Server:
 
 
 def psql_script(server: Server, script: str, *, database: str = "postgres",
-                what: str = "", single_transaction: bool = True) -> StringCommand:
+                single_transaction: bool = True) -> StringCommand:
     """A psql run whose SQL arrives on stdin, so that nothing in it reaches a command line.
-
-    `what` is a short, secret-free description shown in plans and output as a shell comment.
     """
     bits = [*server.tool("psql"), *_SCRIPT_FLAGS, "-d", QuoteString(database)]
     if single_transaction:
         bits.append("-1")
     bits += ["-f", "-"]
-    if what:
-        bits.append(QuoteString(f"# {what}"))
     return StringCommand(*bits, _stdin=script)
 
 
