@@ -100,8 +100,7 @@ class Server:
 
 def psql_script(server: Server, script: str, *, database: str = "postgres",
                 single_transaction: bool = True) -> StringCommand:
-    """A psql run whose SQL arrives on stdin, so that nothing in it reaches a command line.
-    """
+    """A psql run whose SQL arrives on stdin, so that nothing in it reaches a command line."""
     bits = [*server.tool("psql"), *_SCRIPT_FLAGS, "-d", QuoteString(database)]
     if single_transaction:
         bits.append("-1")
