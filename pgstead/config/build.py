@@ -159,8 +159,8 @@ def _hardening(raw: dict) -> Hardening:
 
 
 def _hardened(env: Environment, document: dict) -> Environment:
-    """What two hardening controls change in the declared objects themselves: a connection
-    limit for each login user that declares none, and pg_hba rejects keeping postgres off TCP."""
+    """A connection limit for each login user that declares none, while the hardening
+    control connection_limits is active."""
     if hardening.is_active(env, "connection_limits"):
         declared = {u["name"] for u in document.get("users", []) if "connection_limit" in u}
         present = [u for u in env.users if u.state == "present"]
@@ -174,6 +174,4 @@ def _hardened(env: Environment, document: dict) -> Environment:
         env = replace(env, users=tuple(
             u if u.name in declared or u.state != "present" else replace(u, connection_limit=share)
             for u in env.users))
-    if hardening.is_active(env, "superuser_local_only"):
-        env = replace(env, hba=(*hardening.SUPERUSER_TCP_REJECTS, *env.hba))
     return env
