@@ -34,7 +34,8 @@ def contract_copy(tmp_path: Path) -> Path:
 
 def test_good_file_says_ok_with_counts(tmp_path):
     file = contract_copy(tmp_path)
-    result = run_validate("validate", str(file), env={"APP_RW_PASSWORD": "pw"})
+    result = run_validate("validate", str(file),
+                          env={"APP_RW_PASSWORD": "rw-Password-Kp9-long-enough"})
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"ok: {file} (1 database, 4 users)\n"
     assert result.stderr == ""

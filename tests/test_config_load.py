@@ -86,8 +86,11 @@ def test_contract_users_carry_their_resolved_secrets(contract: Path):
     env = load_environment(contract)
     owner, rw, reporting, legacy = env.users
     generated = (env.state_dir / "secrets" / "app_owner.password").read_text().strip()
+    # Hardening derives a limit for a login role that declares none.
+    assert owner.connection_limit > 0
     assert owner == User(name="app_owner", role="owner", database="app",
-                         password=Secret(generated, "generated:app_owner"))
+                         password=Secret(generated, "generated:app_owner"),
+                         connection_limit=owner.connection_limit)
     assert rw == User(name="app_rw", role="readwrite", database="app", schemas=("auth", "game"),
                       connection_limit=50, password=Secret("rw-password-from-env", ""))
     assert rw.password.source == "env:APP_RW_PASSWORD"

@@ -38,9 +38,9 @@ def errors(file: Path, **kwargs) -> list[str]:
 
 
 def test_env_secret_is_read(tmp_path, monkeypatch):
-    monkeypatch.setenv("S_PASSWORD", "from-the-env")
+    monkeypatch.setenv("S_PASSWORD", "from-the-env-Qx7-long-enough")
     env = load_environment(write(tmp_path, "{env: S_PASSWORD}"))
-    assert env.user("app_rw").password.reveal() == "from-the-env"
+    assert env.user("app_rw").password.reveal() == "from-the-env-Qx7-long-enough"
     assert env.user("app_rw").password.source == "env:S_PASSWORD"
 
 
@@ -56,16 +56,16 @@ def test_env_secret_unset_or_empty_is_a_problem(tmp_path, monkeypatch, value):
 
 
 def test_file_secret_loses_exactly_one_trailing_newline(tmp_path):
-    (tmp_path / "pw.txt").write_text("line-one\n\n")
+    (tmp_path / "pw.txt").write_text("line-one-Zk4-long-enough\n\n")
     env = load_environment(write(tmp_path, "{file: pw.txt}"))
-    assert env.user("app_rw").password.reveal() == "line-one\n"
+    assert env.user("app_rw").password.reveal() == "line-one-Zk4-long-enough\n"
 
 
 def test_file_secret_path_is_relative_to_the_yaml_not_the_cwd(tmp_path, monkeypatch):
-    (tmp_path / "pw.txt").write_text("beside-the-yaml\r\n")
+    (tmp_path / "pw.txt").write_text("beside-the-yaml-Vw8-long\r\n")
     monkeypatch.chdir("/")
     env = load_environment(write(tmp_path, "{file: pw.txt}"))
-    assert env.user("app_rw").password.reveal() == "beside-the-yaml"
+    assert env.user("app_rw").password.reveal() == "beside-the-yaml-Vw8-long"
 
 
 def test_file_secret_missing_or_empty_is_a_problem(tmp_path):
