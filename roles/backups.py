@@ -13,7 +13,7 @@ from pgstead.cron_entry import (
     RESTORE_PROGRAM,
     cron_file_path,
 )
-from pgstead.operations import packages, service
+from pgstead.operations import service
 
 HOST_FILES = PROJECT_ROOT / "pgstead" / "data" / "host"
 
@@ -25,7 +25,7 @@ def backups(env: Environment) -> None:
         files.file(name="No backup schedule", path=cron_file, present=False)
         return
     b = env.backups
-    packages.installed(name="Backup tools", packages=["cron", "zstd", "gzip"])
+    # cron, zstd and gzip come with the install role's one apt transaction.
     service.running(name="cron runs", service="cron")
     for program, source in ((BACKUP_PROGRAM, "pgstead-backup"),
                             (RESTORE_PROGRAM, "pgstead-restore")):

@@ -11,7 +11,6 @@ from pyinfra.operations import files
 
 from pgstead import hardening as controls
 from pgstead.config.model import Environment
-from pgstead.operations import packages
 
 PROFILE = f"{controls.POSTGRES_HOME}/.bash_profile"
 
@@ -24,8 +23,7 @@ def hardening(env: Environment) -> None:
             logger.warning(f"{host.name}: a compose install takes {', '.join(wanted)} from its "
                            "image: use an image that has them")
         return
-    if wanted:
-        packages.installed(name="Hardening extensions", packages=wanted)
+    # The extensions' packages come with the install role's one apt transaction.
     if controls.is_active(env, "log_directory"):
         # Created before the settings role points log_directory here and restarts.
         files.directory(name=f"Log directory {controls.log_directory(env)}",

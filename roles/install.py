@@ -7,6 +7,7 @@ from pyinfra.api import deploy
 from pyinfra.facts.server import LinuxDistribution
 from pyinfra.operations import files
 
+from pgstead import hardening
 from pgstead.config.model import Environment
 from pgstead.operations import packages
 from pgstead.pgdg import PGDG_SOURCES, render_pgdg_sources, uses_pgdg
@@ -14,13 +15,26 @@ from pgstead.pgdg import PGDG_SOURCES, render_pgdg_sources, uses_pgdg
 # Debian's postgresql packages create a "main" cluster on port 5432 on first install; pgstead
 # creates the clusters the file declares, so that default must be off before installing.
 CREATECLUSTER_CONF = "create_main_cluster = false\n"
+BACKUP_PACKAGES = ["cron", "zstd", "gzip"]
+
+
+def host_packages(env: Environment) -> list[str]:
+    """Every Debian package the environment needs on a host, for one apt transaction."""
+    # pyinfra needs setfacl to upload files as another user under _sudo.
+    wanted = ["acl"]
+    if env.backups.enabled:
+        wanted += BACKUP_PACKAGES
+    if env.postgres.install == "native":
+        version = env.postgres.version
+        wanted += [f"postgresql-{version}", f"postgresql-client-{version}",
+                   *hardening.packages(env)]
+    return wanted
 
 
 @deploy("Install PostgreSQL")
 def install(env: Environment) -> None:
-    # pyinfra needs setfacl to upload files as another user under _sudo.
-    packages.installed(name="acl (for pyinfra uploads as a sudo user)", packages=["acl"])
     if env.postgres.install != "native":
+        packages.installed(name="Host packages", packages=host_packages(env))
         return
     version = env.postgres.version
     files.directory(name="postgresql-common config dir",
@@ -37,5 +51,5 @@ def install(env: Environment) -> None:
         files.put(name=f"PGDG apt source for {codename}",
                   src=StringIO(render_pgdg_sources(codename, version)),
                   dest=PGDG_SOURCES, mode="644")
-    packages.installed(name=f"PostgreSQL {version} packages",
-                       packages=[f"postgresql-{version}", f"postgresql-client-{version}"])
+    packages.installed(name=f"PostgreSQL {version} and host packages",
+                       packages=host_packages(env))

@@ -7,6 +7,20 @@ from pyinfra.api import QuoteString, StringCommand, operation
 from pyinfra.facts.deb import DebPackages
 
 _APT = ("DEBIAN_FRONTEND=noninteractive", "apt-get", "-y", "-q")
+# Touched after each `apt-get update` we run: lists younger than an hour, from sources no newer
+# than them, are fresh enough, so one run never refreshes twice.
+UPDATE_STAMP = "/var/lib/apt/periodic/pgstead-update-stamp"
+
+
+def _refresh_when_stale() -> StringCommand:
+    fresh = StringCommand(
+        "[", "-n", '"$(find', UPDATE_STAMP, "-mmin", "-60", '2>/dev/null)"', "]", "&&",
+        "[", "-z", '"$(find', "/etc/apt/sources.list", "/etc/apt/sources.list.d", "-newer",
+        UPDATE_STAMP, '2>/dev/null)"', "]",
+    )
+    update = StringCommand(*_APT, "update", "&&", "mkdir", "-p", "/var/lib/apt/periodic", "&&",
+                           "touch", UPDATE_STAMP)
+    return StringCommand(fresh, "||", "{", update, ";", "}")
 
 
 @operation()
@@ -15,7 +29,8 @@ def installed(packages: list[str], refresh: bool = True):
     Ensure Debian packages are installed, without recommends.
 
     + packages: package names
-    + refresh: run ``apt-get update`` first, only when something is missing
+    + refresh: run ``apt-get update`` first, only when something is missing and the package
+      lists are older than an hour or than the apt sources
 
     Unlike ``apt.packages(update=True)``, a host that has everything reports no change,
     whatever the age of its package lists.
@@ -32,6 +47,6 @@ def installed(packages: list[str], refresh: bool = True):
         host.noop(f"installed: {', '.join(packages)}")
         return
     if refresh:
-        yield StringCommand(*_APT, "update")
+        yield _refresh_when_stale()
     yield StringCommand(*_APT, "install", "--no-install-recommends",
                         *[QuoteString(name) for name in missing])
