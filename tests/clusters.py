@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 from collections.abc import Iterable
@@ -31,8 +32,17 @@ def postmaster_start(port: int) -> str:
     return sql(port, "SELECT pg_postmaster_start_time()")
 
 
-def free_port(candidates: Iterable[int] = range(5700, 5990)) -> int:
+def worker_ports(first: int = 5700, last: int = 5990) -> range:
+    """This pytest worker's share of the test port range, disjoint from other xdist workers'."""
+    index = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    step = (last - first) // count
+    return range(first + index * step, first + (index + 1) * step)
+
+
+def free_port(candidates: Iterable[int] | None = None) -> int:
     """A port no cluster claims and nothing listens on (other test processes may run too)."""
+    candidates = worker_ports() if candidates is None else candidates
     listed = subprocess.run(["pg_lsclusters", "--no-header"], capture_output=True, text=True)
     claimed = {int(fields[2]) for fields in map(str.split, listed.stdout.splitlines())
                if len(fields) > 2 and fields[2].isdigit()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -44,8 +45,10 @@ def base_environment(name: str, port: int) -> dict:
 
 @pytest.fixture
 def env_file(tmp_path, request):
-    name = "t" + request.node.name.lower().replace("test_", "")[:20].replace("[", "_")
-    name = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+    # Unique per test id: modules share test names, and xdist workers run them side by side.
+    digest = hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:6]
+    stem = request.node.name.lower().replace("test_", "")[:16]
+    name = "t" + "".join(c if c.isalnum() else "_" for c in stem) + "_" + digest
     port = free_port()
     env = EnvFile(tmp_path, name, port, base_environment(name, port))
     yield env

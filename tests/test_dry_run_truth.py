@@ -7,34 +7,22 @@ lists `hosts_with_change` per operation, the apply's results list `success` per 
 
 from __future__ import annotations
 
-import itertools
 import os
 import secrets
-import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.clusters import drop_cluster, postmaster_start, show, sql
+from tests.clusters import drop_cluster, free_port, postmaster_start, show, sql
 from tests.conftest import EnvFile, base_environment
 from tests.hosts import fleet
 from tests.pgstead_run import Run, pyinfra
 
 DATABASE = "shop"
 PASSWORDS = {"DRY_OWNER_PW": secrets.token_urlsafe(16), "DRY_RW_PW": secrets.token_urlsafe(16)}
-# This part's own ports, so clusters of other parts' tests running at once never collide.
-_ports = itertools.count(5900 + (os.getpid() % 10) * 5)
 
 Change = set[tuple[str, str]]
-
-
-def free_port() -> int:
-    for port in _ports:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) != 0:
-                return port
-    raise AssertionError("no free port")
 
 
 def changes(run: Run) -> Change:
