@@ -33,9 +33,10 @@ def postmaster_start(port: int) -> str:
 
 
 def worker_ports(first: int = 5700, last: int = 5990) -> range:
-    """This pytest worker's share of the test port range, disjoint from other xdist workers'."""
-    index = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
-    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    """This pytest process's share of the test port range (scripts/test runs two side by side,
+    numbered by PYTEST_WORKER_SLOT), so their clusters never race for a port."""
+    index = int(os.environ.get("PYTEST_WORKER_SLOT", "0"))
+    count = 2
     step = (last - first) // count
     return range(first + index * step, first + (index + 1) * step)
 

@@ -45,7 +45,7 @@ def base_environment(name: str, port: int) -> dict:
 
 @pytest.fixture
 def env_file(tmp_path, request):
-    # Unique per test id: modules share test names, and xdist workers run them side by side.
+    # Unique per test id: modules share test names, and two pytest processes run side by side.
     digest = hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:6]
     stem = request.node.name.lower().replace("test_", "")[:16]
     name = "t" + "".join(c if c.isalnum() else "_" for c in stem) + "_" + digest
