@@ -9,21 +9,17 @@ SSH host is read with the same settings as a deploy.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import subprocess
 from dataclasses import asdict, dataclass, replace
 
-from pyinfra.api import Config, FactBase, QuoteString, State, StringCommand
-from pyinfra.api.connect import connect_all, disconnect_all
+from pyinfra.api import FactBase, QuoteString, StringCommand
 from pyinfra.api.exceptions import PyinfraError
-from pyinfra.context import ctx_state
-from pyinfra_cli.inventory import make_inventory
 
 from pgstead import hardening
 from pgstead.config.model import Environment
 from pgstead.hardening import FileStat, HbaLine, Live, LiveParam
+from pgstead.inventory_state import connected_inventory
 from pgstead.psql import Server
 from pgstead.servers import server_for
 from pgstead.sqlfiles import literal, render
@@ -177,33 +173,25 @@ def audit_inventory(env: Environment, inventory: str, only_host: str | None = No
     """Audit each host of a pyinfra inventory through its connector."""
     server = server_for(env)
     names = _names(env)
-    state = State()
-    # pyinfra's inventory files run inside a pyinfra state, as under its own CLI.
-    with ctx_state.use(state):
-        state.init(make_inventory(inventory, cwd=os.getcwd()), Config())
-        with contextlib.suppress(PyinfraError):  # all failed: each is reported unreachable
-            connect_all(state)
-        try:
-            audits = []
-            for host in state.inventory:
-                if only_host and host.name != only_host:
-                    continue
-                if host not in state.activated_hosts:
-                    audits.append(HostAudit(host.name, error="host unreachable"))
-                    continue
-                try:
-                    lines = host.get_fact(HardeningLive, server=server, names=names)
-                except PyinfraError as error:
-                    audits.append(HostAudit(host.name, error=f"cannot read {server}: {error}"))
-                    continue
-                if not lines:
-                    audits.append(HostAudit(host.name, error=f"cannot read {server}"))
-                    continue
-                audits.append(HostAudit(host.name, judge(env, parse_live(
-                    lines, native=server.native))))
-            return audits
-        finally:
-            disconnect_all(state)
+    audits = []
+    with connected_inventory(inventory) as state:
+        for host in state.inventory:
+            if only_host and host.name != only_host:
+                continue
+            if host not in state.activated_hosts:
+                audits.append(HostAudit(host.name, error="host unreachable"))
+                continue
+            try:
+                lines = host.get_fact(HardeningLive, server=server, names=names)
+            except PyinfraError as error:
+                audits.append(HostAudit(host.name, error=f"cannot read {server}: {error}"))
+                continue
+            if not lines:
+                audits.append(HostAudit(host.name, error=f"cannot read {server}"))
+                continue
+            audits.append(HostAudit(host.name, judge(env, parse_live(
+                lines, native=server.native))))
+    return audits
 
 
 def as_json(audits: list[HostAudit]) -> str:

@@ -7,23 +7,18 @@ certificates only: no private key is ever printed.
 
 from __future__ import annotations
 
-import contextlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
 import click
-from pyinfra.api import Config, Host, State
-from pyinfra.api.connect import connect_all, disconnect_all
-from pyinfra.api.exceptions import PyinfraError
-from pyinfra.context import ctx_state
+from pyinfra.api import Host, State
 from pyinfra.facts.files import FileContents
-from pyinfra_cli.inventory import make_inventory
 
 from pgstead.config.load import load_environment
 from pgstead.config.model import Environment
 from pgstead.desired_settings import TLS_FILES
+from pgstead.inventory_state import connected_inventory
 from pgstead.pki import (
     CertInfo,
     PkiError,
@@ -144,17 +139,9 @@ def installed_on_local(env: Environment) -> CertInfo | str:
 def installed_on_inventory(env: Environment, inventory: str) -> dict[str, CertInfo | str]:
     """Each inventory host's installed server certificate, read through pyinfra's connectors
     (the same SSH settings as a deploy); a string says why there is none."""
-    state = State()
-    # pyinfra's inventory files run inside a pyinfra state, as under its own CLI.
-    with ctx_state.use(state):
-        state.init(make_inventory(inventory, cwd=os.getcwd()), Config())
-        with contextlib.suppress(PyinfraError):  # all failed: each is reported unreachable
-            connect_all(state)
-        try:
-            return {host.name: _installed_on(host, state, installed_cert_path(env))
-                    for host in state.inventory}
-        finally:
-            disconnect_all(state)
+    with connected_inventory(inventory) as state:
+        return {host.name: _installed_on(host, state, installed_cert_path(env))
+                for host in state.inventory}
 
 
 def _installed_on(host: Host, state: State, path: str) -> CertInfo | str:

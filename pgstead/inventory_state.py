@@ -1,0 +1,31 @@
+"""A pyinfra inventory loaded and connected outside pyinfra's CLI, for commands that read hosts."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+from pyinfra.api import Config, State
+from pyinfra.api.connect import connect_all, disconnect_all
+from pyinfra.api.exceptions import PyinfraError
+from pyinfra.context import ctx_state
+from pyinfra_cli.inventory import make_inventory
+
+
+@contextlib.contextmanager
+def connected_inventory(inventory: str) -> Iterator[State]:
+    """The inventory's hosts connected with a deploy's own settings (SSH, sudo).
+
+    A host that could not be reached is left out of `state.activated_hosts`; callers report it.
+    """
+    state = State()
+    # pyinfra's inventory files run inside a pyinfra state, as under its own CLI.
+    with ctx_state.use(state):
+        state.init(make_inventory(inventory, cwd=os.getcwd()), Config())
+        with contextlib.suppress(PyinfraError):  # all failed: each is reported unreachable
+            connect_all(state)
+        try:
+            yield state
+        finally:
+            disconnect_all(state)
