@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from pgstead.config.errors import ConfigError
+from pgstead.config.load import Report
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILURE = 1
@@ -35,3 +36,11 @@ class ReportingGroup(click.Group):
             click.echo(f"error: {error.__class__.__name__}: {error}", err=True)
             click.echo("(run `pgstead --debug ...` for a traceback)", err=True)
             ctx.exit(EXIT_FAILURE)
+
+
+def echo_findings(report: Report) -> None:
+    """Every problem, then every warning, on stderr: one located line each."""
+    for problem in report.errors:
+        click.echo(str(problem), err=True)
+    for problem in report.warnings:
+        click.echo(f"warning: {problem}", err=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from pgstead.cli.failures import EXIT_BAD_INPUT
+from pgstead.cli.failures import EXIT_BAD_INPUT, echo_findings
 from pgstead.config.build import parse_size
 from pgstead.config.load import check_file
 from pgstead.plan_files import plan_files
@@ -45,10 +45,7 @@ def plan(ctx: click.Context, file: str, out_dir: str, memory: int | None, cpus: 
     parameters are marked as computed on the host.
     """
     report = check_file(file, resolve_secrets=not no_secrets)
-    for problem in report.errors:
-        click.echo(str(problem), err=True)
-    for problem in report.warnings:
-        click.echo(f"warning: {problem}", err=True)
+    echo_findings(report)
     if report.environment is None:
         click.echo(f"{file}: not planned, the file has problems", err=True)
         ctx.exit(EXIT_BAD_INPUT)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from pgstead.cli.failures import EXIT_BAD_INPUT
+from pgstead.cli.failures import EXIT_BAD_INPUT, echo_findings
 from pgstead.config.load import check_file
 
 
@@ -23,10 +23,7 @@ def validate(ctx: click.Context, file: str, no_secrets: bool) -> None:
     Exit 0 when the file is good (warnings may be printed), 2 when it has problems.
     """
     report = check_file(file, resolve_secrets=not no_secrets)
-    for problem in report.errors:
-        click.echo(str(problem), err=True)
-    for problem in report.warnings:
-        click.echo(f"warning: {problem}", err=True)
+    echo_findings(report)
     if report.environment is None:
         click.echo(f"{file}: {_count(len(report.errors), 'problem')}", err=True)
         ctx.exit(EXIT_BAD_INPUT)
