@@ -2,31 +2,37 @@
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
-from pgstead.cli.audit import audit
-from pgstead.cli.backups import backups
-from pgstead.cli.certs import certs
-from pgstead.cli.env import env
 from pgstead.cli.failures import ReportingGroup
-from pgstead.cli.plan import plan
-from pgstead.cli.restore import restore
-from pgstead.cli.validate import validate
+
+# Command name -> module holding a click command of that name. Loaded when the command runs,
+# so `pgstead validate` does not pay for pyinfra, gevent and cryptography.
+COMMANDS = {
+    "validate": "pgstead.cli.validate",
+    "plan": "pgstead.cli.plan",
+    "env": "pgstead.cli.env",
+    "certs": "pgstead.cli.certs",
+    "backups": "pgstead.cli.backups",
+    "restore": "pgstead.cli.restore",
+    "audit": "pgstead.cli.audit",
+}
 
 
-@click.group(cls=ReportingGroup)
+class PgsteadGroup(ReportingGroup):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        module = COMMANDS.get(name)
+        return getattr(importlib.import_module(module), name) if module else None
+
+
+@click.group(cls=PgsteadGroup)
 @click.option("--debug", is_flag=True, help="Show a traceback when a command fails.")
 @click.pass_context
 def main(ctx: click.Context, debug: bool) -> None:
     """Declarative PostgreSQL provisioning: one environment YAML, idempotent hosts."""
     ctx.ensure_object(dict)["debug"] = debug
-
-
-# Commands: one line each.
-main.add_command(validate)
-main.add_command(certs)
-main.add_command(env)
-main.add_command(plan)
-main.add_command(backups)
-main.add_command(restore)
-main.add_command(audit)
