@@ -10,7 +10,6 @@ from pyinfra.api import Config, State
 from pyinfra.api.connect import connect_all, disconnect_all
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.context import ctx_state
-from pyinfra_cli.inventory import make_inventory
 
 
 @contextlib.contextmanager
@@ -22,6 +21,10 @@ def connected_inventory(inventory: str) -> Iterator[State]:
     state = State()
     # pyinfra's inventory files run inside a pyinfra state, as under its own CLI.
     with ctx_state.use(state):
+        # Importing pyinfra's CLI package patches the whole process with gevent: only here,
+        # where pyinfra's connectors need it, not whenever this module is imported.
+        from pyinfra_cli.inventory import make_inventory
+
         state.init(make_inventory(inventory, cwd=os.getcwd()), Config())
         with contextlib.suppress(PyinfraError):  # all failed: each is reported unreachable
             connect_all(state)

@@ -7,8 +7,8 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
-import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -313,21 +313,22 @@ def test_list_prints_every_set_as_json(cluster, area):
 def test_backup_is_consistent_while_the_database_is_written(cluster, area):
     cluster.query("CREATE TABLE IF NOT EXISTS busy (id bigserial, at timestamptz DEFAULT now())",
                   "app")
-    stop = threading.Event()
-
-    def write() -> None:
-        with cluster.connect("app") as conn:
-            while not stop.is_set():
-                conn.execute("INSERT INTO busy DEFAULT VALUES")
-
-    writer = threading.Thread(target=write)
-    writer.start()
+    # The writer is a process of its own: once pyinfra's CLI module has been imported by another
+    # test, gevent has patched threading, and a thread blocked in libpq would stall the test.
+    writer = subprocess.Popen([
+        sys.executable, "-c",
+        "import psycopg, sys\n"
+        "with psycopg.connect(sys.argv[1], autocommit=True) as conn:\n"
+        "    while True:\n"
+        "        conn.execute('INSERT INTO busy DEFAULT VALUES')\n",
+        f"host=127.0.0.1 port={cluster.port} user=postgres dbname=app",
+    ])
     try:
         a = area(databases=("app",), format="directory", jobs=2)
         a.backup()
     finally:
-        stop.set()
-        writer.join()
+        writer.kill()
+        writer.wait()
     manifest = a.manifest(a.sets("app")[0])
     assert manifest["verified"] is True
     assert 0 < manifest["tables"]["public.busy"] < row_counts(cluster, "app")["public.busy"]

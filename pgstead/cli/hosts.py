@@ -16,7 +16,6 @@ from pyinfra.api import Config, Host, State, StringCommand
 from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS, pop_global_arguments
 from pyinfra.api.exceptions import ConnectError
 from pyinfra.context import ctx_state
-from pyinfra_cli.inventory import make_inventory
 
 LOCAL_INVENTORY = "@local"
 
@@ -80,6 +79,10 @@ def inventory_hosts(inventory: str) -> Iterator[InventoryHosts]:
     state = State()
     # pyinfra's inventory files run inside a pyinfra state, as under its own CLI.
     with ctx_state.use(state):
+        # Importing pyinfra's CLI package patches the whole process with gevent: only here,
+        # where pyinfra's connectors need it, not whenever this module is imported.
+        from pyinfra_cli.inventory import make_inventory
+
         state.init(make_inventory(inventory, cwd=os.getcwd()), Config())
         try:
             yield InventoryHosts(state)
