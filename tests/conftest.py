@@ -53,3 +53,17 @@ def env_file(tmp_path, request):
     env = EnvFile(tmp_path, name, port, base_environment(name, port))
     yield env
     drop_cluster(15, name)
+
+
+def enable_shop_backups(env: EnvFile, backup_dir: Path, keep: int) -> None:
+    """Declare a `shop` database with its owner and nightly verified backups into backup_dir."""
+    env.data.update({
+        "databases": [{"name": "shop", "owner": "shop_owner", "schemas": ["sales"]}],
+        "users": [{"name": "shop_owner", "password": {"generate": True}, "role": "owner",
+                   "database": "shop"}],
+        "backups": {"enabled": True, "schedule": "0 3 * * *", "dir": str(backup_dir),
+                    "databases": "all", "format": "custom", "compression": "zstd",
+                    "keep": keep, "verify": True},
+    })
+    env.write()
+    env.backup_dir = backup_dir

@@ -15,6 +15,7 @@ import pytest
 from pgstead.cli.backups import human_size
 from pgstead.cron_entry import backup_command, cron_file_path
 from tests.clusters import sql
+from tests.conftest import enable_shop_backups
 from tests.pgstead_run import ROOT, apply
 
 ROWS = 1200
@@ -33,16 +34,7 @@ def pgstead(env_file, *args: str, stdin: str | None = None) -> subprocess.Comple
 def deployed(env_file):
     """A deployed cluster with backups enabled and a `shop` database holding ROWS orders."""
     backup_dir = SET_DIRS / env_file.name
-    env_file.data.update({
-        "databases": [{"name": "shop", "owner": "shop_owner", "schemas": ["sales"]}],
-        "users": [{"name": "shop_owner", "password": {"generate": True}, "role": "owner",
-                   "database": "shop"}],
-        "backups": {"enabled": True, "schedule": "0 3 * * *", "dir": str(backup_dir),
-                    "databases": "all", "format": "custom", "compression": "zstd",
-                    "keep": 5, "verify": True},
-    })
-    env_file.write()
-    env_file.backup_dir = backup_dir
+    enable_shop_backups(env_file, backup_dir, keep=5)
     apply(env_file.path, env_file.state_dir)
     port = env_file.port
     sql(port, "CREATE TABLE sales.orders (id int PRIMARY KEY, item text, qty int)", "shop")

@@ -14,6 +14,7 @@ import pytest
 
 from pgstead.cron_entry import cron_file_path
 from tests.clusters import sql
+from tests.conftest import enable_shop_backups
 from tests.pgstead_run import apply
 
 ROWS = 2500
@@ -22,16 +23,7 @@ ROWS = 2500
 @pytest.fixture
 def backup_env(env_file):
     backup_dir = Path("/var/backups/pgstead-test") / env_file.name
-    env_file.data.update({
-        "databases": [{"name": "shop", "owner": "shop_owner", "schemas": ["sales"]}],
-        "users": [{"name": "shop_owner", "password": {"generate": True}, "role": "owner",
-                   "database": "shop"}],
-        "backups": {"enabled": True, "schedule": "0 3 * * *", "dir": str(backup_dir),
-                    "databases": "all", "format": "custom", "compression": "zstd",
-                    "keep": 3, "verify": True},
-    })
-    env_file.write()
-    env_file.backup_dir = backup_dir
+    enable_shop_backups(env_file, backup_dir, keep=3)
     yield env_file
     Path(cron_file_path(env_file.name)).unlink(missing_ok=True)
     shutil.rmtree(backup_dir, ignore_errors=True)
