@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import hashlib
 
-from pyinfra import host, logger
+from pyinfra import host
 from pyinfra.api import QuoteString, StringCommand, operation
 from pyinfra.api.exceptions import OperationError
-from pyinfra.api.state import StateStage
 
 from pgstead.config.secret import Secret
 from pgstead.facts.compose import (
@@ -22,6 +21,7 @@ from pgstead.facts.compose import (
     VolumeDataVersion,
 )
 from pgstead.operations import packages
+from pgstead.operations.plan_notes import plan_note, planning
 from pgstead.psql import Server
 from pgstead.render.compose import ComposeLayout, ComposeProject
 from pgstead.servers import COMPOSE_WRAPPER
@@ -29,10 +29,6 @@ from pgstead.servers import COMPOSE_WRAPPER
 DAEMON_WAIT_SECONDS = 60
 HEALTHY_WAIT_SECONDS = 300
 DOCKERD_LOG = "/var/log/dockerd.log"
-
-
-def _planning() -> bool:
-    return host.state.current_stage != StateStage.Execute
 
 
 @operation()
@@ -116,9 +112,8 @@ def data_version(image: str, volume: str, version: int):
     """
     live = host.get_fact(PostgresImage, image=image)
     if live is None:
-        if _planning():
-            logger.info(f"{host.name}: image {image} is not here yet: its version is checked "
-                        "once it is pulled")
+        if planning():
+            plan_note(f"image {image}", "not here yet: its version is checked once it is pulled")
             host.noop(f"image {image} not pulled yet")
             return
         raise OperationError(f"image {image} is not on the host")
@@ -263,8 +258,7 @@ def service(layout: ComposeLayout, image: str, spec_sha256: str):
     else:
         host.noop(f"{layout.container} running and healthy")
         return
-    if _planning():
-        logger.info(f"{host.name}: {layout.container}: up -d ({why})")
+    plan_note(layout.container, f"up -d ({why})")
     compose = [COMPOSE_WRAPPER, "-f", QuoteString(layout.compose_file)]
     yield StringCommand(*compose, "up", "-d", "--remove-orphans", ">&2")
     name = QuoteString(layout.container)

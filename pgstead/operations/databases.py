@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pyinfra import host, logger
+from pyinfra import host
 from pyinfra.api import operation
-from pyinfra.api.state import StateStage
 
 from pgstead.config.model import Database
 from pgstead.facts.roles import LiveRoles, PgRoles
+from pgstead.operations.plan_notes import plan_note
 from pgstead.psql import Server, psql_commands
 from pgstead.sqlfiles import ident, render
 
@@ -38,8 +38,6 @@ def databases(server: Server, databases: list[Database]):
     if not missing:
         host.noop(f"{server}: {len(databases)} databases exist")
         return
-    if host.state.current_stage != StateStage.Execute:
-        for db in missing:
-            logger.info(f"{host.name}: {server}: create database {db.name} owned by {db.owner}")
+    plan_note(server, *(f"create database {db.name} owned by {db.owner}" for db in missing))
     yield psql_commands(server, [render("db_create", name=ident(db.name), owner=ident(db.owner))
                                  for db in missing])

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pyinfra import host, logger
+from pyinfra import host
 from pyinfra.api import operation
-from pyinfra.api.state import StateStage
 
 from pgstead.config.model import Database, User
 from pgstead.facts.databases import LiveDatabase, PgDatabaseAccess
 from pgstead.grants_plan import managed_schemas, plan_database
+from pgstead.operations.plan_notes import plan_note
 from pgstead.psql import Server, psql_script
 
 
@@ -44,7 +44,5 @@ def database_access(server: Server, database: Database, users: list[User]):
     if not statements:
         host.noop(f"{server}: database {database.name} access as declared")
         return
-    if host.state.current_stage != StateStage.Execute:
-        for statement in statements:
-            logger.info(f"{host.name}: {server}: {database.name}: {statement.summary}")
+    plan_note(server, *(f"{database.name}: {s.summary}" for s in statements))
     yield psql_script(server, "\n".join(s.sql for s in statements), database=database.name)

@@ -6,9 +6,9 @@ import hashlib
 
 from pyinfra import host, logger
 from pyinfra.api import QuoteString, StringCommand, operation
-from pyinfra.api.state import StateStage
 
 from pgstead.facts.hba import LiveHba, PgHbaFile
+from pgstead.operations.plan_notes import plan_note
 from pgstead.psql import Server, psql_commands, psql_query
 from pgstead.sqlfiles import render
 
@@ -67,8 +67,7 @@ def pg_hba(server: Server, content: str):
         logger.info(f"{host.name}: {server}: pg_hba.conf will be written once the server runs")
         yield StringCommand("true")
         return
-    if host.state.current_stage != StateStage.Execute:
-        logger.info(f"{host.name}: {server}: pg_hba.conf at {live.path} changes (reload)")
+    plan_note(server, f"pg_hba.conf at {live.path} changes (reload)")
     yield _as_postgres(server, _INSTALL, live.path, _stdin=content)
     errors = psql_query(server, render("hba_errors"))
     restore = _as_postgres(server, _RESTORE, live.path)

@@ -8,7 +8,6 @@ from collections.abc import Iterable
 from psycopg import sql
 from pyinfra import host, logger
 from pyinfra.api import QuoteString, StringCommand, operation
-from pyinfra.api.state import StateStage
 
 from pgstead import scram
 from pgstead.config.model import User
@@ -21,6 +20,7 @@ from pgstead.facts.roles import (
     StoredPassword,
     password_check_script,
 )
+from pgstead.operations.plan_notes import plan_note
 from pgstead.psql import Server, psql_script
 from pgstead.sqlfiles import ident, literal, render
 
@@ -161,8 +161,7 @@ def users(server: Server, users: list[User]):
         template = "role_create" if current is None else "role_alter"
         statements.append(render(template, name=ident(user.name),
                                  options=sql.SQL(" ").join(options)))
-        if host.state.current_stage != StateStage.Execute:
-            logger.info(f"{host.name}: {server}: role {user.name}: {', '.join(what)}")
+        plan_note(server, f"role {user.name}: {', '.join(what)}")
     if not statements:
         host.noop(f"{server}: {len(users)} roles already as declared")
         return
@@ -264,6 +263,5 @@ def absent(server: Server, names: list[str], database_owners: dict[str, str]):
     # they were granted; anything owned in postgres itself was refused above unless declared.
     final = _drop_script(names_here, database_owners.get("postgres"))
     final += "\n" + "\n".join(render("role_drop", name=ident(n)) for n in names_here)
-    if host.state.current_stage != StateStage.Execute:
-        logger.info(f"{host.name}: {server}: dropping roles {', '.join(names_here)}")
+    plan_note(server, f"dropping roles {', '.join(names_here)}")
     yield psql_script(server, final)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from psycopg import sql
 from pyinfra import host, logger
 from pyinfra.api import StringCommand, operation
-from pyinfra.api.state import StateStage
 
 from pgstead import catalog, units
 from pgstead.facts.settings import LiveSetting, PgSettings
+from pgstead.operations.plan_notes import plan_note
 from pgstead.psql import Server, psql_commands, psql_query
 from pgstead.sqlfiles import ident, literal, render
 
@@ -102,13 +102,12 @@ def parameters(server: Server, settings: dict[str, str], restart_policy: str = "
         if not (already_pending and restart_policy == "auto"):
             return
 
-    if changes and host.state.current_stage != StateStage.Execute:
-        # The plan names each change and its class, so --dry says exactly what will happen.
-        for name, value in changes:
-            before = units.humanise(rows[name].setting, rows[name].unit) if name in rows else "?"
-            after = value if value is not None else "(default)"
-            kind = "restart" if needs_restart(name) else "reload"
-            logger.info(f"{host.name}: {server}: {name}: {before} -> {after} ({kind})")
+    # The plan names each change and its class, so --dry says exactly what will happen.
+    for name, value in changes:
+        before = units.humanise(rows[name].setting, rows[name].unit) if name in rows else "?"
+        after = value if value is not None else "(default)"
+        kind = "restart" if needs_restart(name) else "reload"
+        plan_note(server, f"{name}: {before} -> {after} ({kind})")
 
     if changes:
         forward = [s for n, v in changes for s in (_set(n, v) if v is not None else _reset(n))]

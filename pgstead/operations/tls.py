@@ -9,12 +9,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, replace
 
-from pyinfra import host, logger
+from pyinfra import host
 from pyinfra.api import QuoteString, StringCommand, operation
-from pyinfra.api.state import StateStage
 
 from pgstead.desired_settings import TLS_FILES
 from pgstead.facts.tls import InstalledFile, InstalledFiles, SslEnabled
+from pgstead.operations.plan_notes import plan_note
 from pgstead.psql import Server, psql_commands, when_ready
 
 CERT_MODE = "644"
@@ -121,14 +121,9 @@ def certificates(server: Server, cert_pem: bytes, key_pem: bytes, ca_pem: bytes,
         host.noop(f"{server}: TLS files already installed")
         return
     ssl_on = bool(replaced) and host.get_fact(SslEnabled, server=server)
-    if host.state.current_stage != StateStage.Execute:
-        # The plan says which files change and whether the running server reloads for them;
-        # pyinfra stops reading a plan at the first command, so this comes before any.
-        for file in replaced:
-            logger.info(f"{host.name}: {server}: {file.path}: new content"
-                        + (" (reload)" if ssl_on else ""))
-        for file in retouched:
-            logger.info(f"{host.name}: {server}: {file.path}: owner or mode")
+    plan_note(server, *(f"{file.path}: new content" + (" (reload)" if ssl_on else "")
+                        for file in replaced),
+              *(f"{file.path}: owner or mode" for file in retouched))
 
     if replaced:
         yield _write_all(replaced, user, group)
