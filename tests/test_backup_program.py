@@ -310,6 +310,14 @@ def test_list_prints_every_set_as_json(cluster, area):
     assert app["set"] == a.sets("app")[0].name
 
 
+def wait_for_rows(cluster: Cluster, above: int) -> None:
+    """Wait until the busy table holds more than `above` rows (a deadline, not a timing claim)."""
+    deadline = time.monotonic() + 60
+    while cluster.query("SELECT count(*) FROM busy", "app")[0][0] <= above:
+        assert time.monotonic() < deadline, f"the writer added no row above {above} in 60 s"
+        time.sleep(0.05)
+
+
 def test_backup_is_consistent_while_the_database_is_written(cluster, area):
     cluster.query("CREATE TABLE IF NOT EXISTS busy (id bigserial, at timestamptz DEFAULT now())",
                   "app")
@@ -324,12 +332,16 @@ def test_backup_is_consistent_while_the_database_is_written(cluster, area):
         f"host=127.0.0.1 port={cluster.port} user=postgres dbname=app",
     ])
     try:
+        # Under load the writer may take seconds to connect: the backup must start mid-write, so
+        # it waits for the first rows, and the writer runs until rows land after the snapshot.
+        wait_for_rows(cluster, above=0)
         a = area(databases=("app",), format="directory", jobs=2)
         a.backup()
+        manifest = a.manifest(a.sets("app")[0])
+        wait_for_rows(cluster, above=manifest["tables"]["public.busy"])
     finally:
         writer.kill()
         writer.wait()
-    manifest = a.manifest(a.sets("app")[0])
     assert manifest["verified"] is True
     assert 0 < manifest["tables"]["public.busy"] < row_counts(cluster, "app")["public.busy"]
     cluster.query("DROP TABLE busy", "app")
