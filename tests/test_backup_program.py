@@ -488,7 +488,7 @@ def test_second_concurrent_run_exits_75(cluster, area):
         ["runuser", "-u", "postgres", "--", "bash", str(BACKUP), "--config", str(a.config)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while not list(a.dir.glob("*/.*.partial")):
         assert first.poll() is None, "the first run ended before it could be overlapped"
         assert time.monotonic() < deadline

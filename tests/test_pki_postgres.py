@@ -67,7 +67,7 @@ class TlsCluster:
 
 def wait_for_reload(setting: str, expected: str) -> None:
     # pg_reload_conf() only signals the postmaster; new sessions see the change once it has run.
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while psql(f"SHOW {setting}") != expected:
         if time.monotonic() > deadline:
             raise AssertionError(f"{setting} did not become {expected} after reload")
