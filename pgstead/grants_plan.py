@@ -103,10 +103,17 @@ class _Held:
     grantable: frozenset[str]
 
 
-def _held(acl: Acl, grantee: str) -> _Held:
-    mine = [p for g, p in acl if g == grantee]
-    return _Held(frozenset(p.rstrip("*") for p in mine),
-                 frozenset(p[:-1] for p in mine if p.endswith("*")))
+_NOTHING = _Held(frozenset(), frozenset())
+
+
+def _held_by_grantee(acl: Acl) -> dict[str, _Held]:
+    """What each grantee in `acl` holds; one pass, so a plan does not rescan it per role."""
+    mine: dict[str, list[str]] = defaultdict(list)
+    for grantee, privilege in acl:
+        mine[grantee].append(privilege)
+    return {grantee: _Held(frozenset(p.rstrip("*") for p in privileges),
+                           frozenset(p[:-1] for p in privileges if p.endswith("*")))
+            for grantee, privileges in mine.items()}
 
 
 _NO_OPTION = sql.SQL("")
@@ -150,6 +157,16 @@ class _Model:
                        if u.name != db.owner and u.role in TABLE_PRIVILEGES}
         # The database owner's privileges come with ownership and are not managed.
         self.roles = sorted(set(managed_roles) - {db.owner})
+        self._managed = set(self.roles)
+        self._wanting = self.connect | self.levels.keys()
+
+    def involved(self, holders: Iterable[str]) -> list[str]:
+        """The managed roles, in order, that want something here or are among `holders`.
+
+        Any other role wants nothing and holds nothing, so no statement can concern it:
+        comparing every declared role on every object made a 500-user plan quadratic.
+        """
+        return sorted((self._wanting | set(holders)) & self._managed)
 
     def on_database(self, role: str) -> frozenset[str]:
         return frozenset({"CONNECT"}) if role in self.connect else frozenset()
@@ -174,9 +191,10 @@ def _database_statements(model: _Model, live: LiveDatabase) -> list[Statement]:
     if live.owner != db.owner:
         out.append(Statement(render("db_alter_owner", name=ident(db.name), owner=ident(db.owner)),
                              f"database {db.name}: owner {live.owner} -> {db.owner}"))
-    for role in [PUBLIC, *model.roles]:
+    held = _held_by_grantee(live.acl)
+    for role in [PUBLIC, *model.involved(held)]:
         out += _change("DATABASE", [(db.name,)], role, model.on_database(role),
-                       _held(live.acl, role), f"database {db.name}")
+                       held.get(role, _NOTHING), f"database {db.name}")
     return out
 
 
@@ -209,10 +227,10 @@ def _schema_statements(model: _Model, live: LiveDatabase) -> list[Statement]:
                                  f"create extension {extension}"))
     for schema in managed_schemas(db):
         current = live.schemas.get(schema)
-        acl = current.acl if current else frozenset()
-        for role in [PUBLIC, *model.roles]:
+        held = _held_by_grantee(current.acl if current else frozenset())
+        for role in [PUBLIC, *model.involved(held)]:
             out += _change("SCHEMA", [(schema,)], role, model.on_schema(role, schema),
-                           _held(acl, role), f"schema {schema}")
+                           held.get(role, _NOTHING), f"schema {schema}")
     return out
 
 
@@ -221,9 +239,10 @@ def _relation_statements(model: _Model, live: LiveDatabase) -> list[Statement]:
     groups: dict[tuple[str, str, frozenset[str], _Held], list[tuple[str, str]]]
     groups = defaultdict(list)
     for rel in live.relations:
-        for role in model.roles:
+        by_grantee = _held_by_grantee(rel.acl)
+        for role in model.involved(by_grantee):
             want = model.on_relation(role, rel.schema, rel.kind)
-            held = _held(rel.acl, role)
+            held = by_grantee.get(role, _NOTHING)
             if want != held.privileges or held.grantable:
                 groups[(role, rel.kind, want, held)].append((rel.schema, rel.name))
     out = []
@@ -249,14 +268,11 @@ def _default_acl_statements(model: _Model, live: LiveDatabase) -> list[Statement
     out = []
     for key in dict.fromkeys([*wanted_keys, *held]):
         owner, schema, kind = key
-        acl = held.get(key, frozenset())
-        # Only roles that want something here or hold something can differ: scanning every
-        # managed role for every database made a plan of 500 users quadratic.
-        involved = ({grantee for grantee, _ in acl} | set(model.levels)) & set(model.roles)
-        for role in sorted(involved):
+        by_grantee = _held_by_grantee(held.get(key, frozenset()))
+        for role in model.involved(by_grantee):
             want = (model.on_relation(role, schema, kind)
                     if key in wanted_keys else frozenset())
-            current = _held(acl, role)
+            current = by_grantee.get(role, _NOTHING)
             have = current.privileges
             where = f"new {kind} of {owner}" + (f" in {schema}" if schema else "")
             if have - want:

@@ -12,7 +12,7 @@ from psycopg import errors
 from pgstead.config.load import load_environment
 from pgstead.config.model import Database, User
 from pgstead.facts.databases import LiveDatabase, LiveDefaultAcl, LiveRelation, LiveSchema
-from pgstead.grants_plan import plan_database
+from pgstead.grants_plan import fresh_database, plan_database
 from tests.clusters import sql
 from tests.pgstead_run import apply, dry, pyinfra
 
@@ -389,3 +389,22 @@ def test_hostile_names_stay_inside_their_quotes():
         statements)
     assert 'GRANT CONNECT ON DATABASE "app" TO "Robert\'); DROP TABLE students;--";\n' in (
         statements)
+
+
+def test_plan_revokes_what_a_user_of_another_database_holds_here_and_nothing_else():
+    # Only roles that want or hold something here are compared (a 500-user plan compared all
+    # of them everywhere); a holder wanting nothing must still lose what it holds.
+    users = [*USERS, User("shop_rw", role="readwrite", database="shop"),
+             User("idle", role="readonly", database="shop")]
+    roles = [u.name for u in users]
+    live = replace(fresh_database(_db()), acl=frozenset({("shop_rw", "CONNECT")}), schemas={
+        "public": LiveSchema("public", "pg_database_owner", frozenset({("", "USAGE")})),
+        "auth": LiveSchema("auth", "app_owner", frozenset({("ro", "USAGE"),
+                                                            ("shop_rw", "USAGE*")})),
+        "game": LiveSchema("game", "app_owner", frozenset({("ro", "USAGE"), ("rw", "USAGE")})),
+    })
+    summaries = [s.summary for s in plan_database(_db(), users, roles, live)]
+    assert "revoke CONNECT on database app from shop_rw" in summaries
+    assert "revoke USAGE on schema auth from shop_rw" in summaries
+    assert not any("idle" in s for s in summaries)
+    assert "grant CONNECT on database app to rw" in summaries
