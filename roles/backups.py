@@ -14,6 +14,7 @@ from pgstead.cron_entry import (
     cron_file_path,
 )
 from pgstead.operations import service
+from roles.pitr import pitr
 
 HOST_FILES = PROJECT_ROOT / "pgstead" / "data" / "host"
 
@@ -23,6 +24,9 @@ def backups(env: Environment) -> None:
     cron_file = cron_file_path(env.name)
     if not env.backups.enabled:
         files.file(name="No backup schedule", path=cron_file, present=False)
+        return
+    if env.backups.method == "pgbackrest":
+        pitr(env)
         return
     b = env.backups
     # cron, zstd and gzip come with the install role's one apt transaction.
