@@ -22,6 +22,7 @@ from tests.test_backups_cli import pgstead
 from tests.test_compose_deploy import cron_job
 
 PITR_DIRS = Path("/var/backups/pgstead-pitr-test")
+PGBACKREST_LOGS = Path("/var/log/pgbackrest")
 
 
 def pgbackrest_info(stanza: str) -> dict:
@@ -56,6 +57,8 @@ def pitr_env(env_file):
     for path in (cron_file_path(env_file.name), backup_config_path(env_file.name),
                  stanza_config_path(env_file.name)):
         Path(path).unlink(missing_ok=True)
+    for log in PGBACKREST_LOGS.glob(f"{env_file.name}-*.log"):
+        log.unlink()
     shutil.rmtree(backup_dir, ignore_errors=True)
 
 

@@ -63,22 +63,23 @@ def describe_summary(summary: dict[str, Any], database: str) -> list[str]:
 
 
 def check_mode(pitr: bool, database: str | None, to_time: str | None, from_set: str | None,
-               replace: bool, port: int | None) -> None:
-    """Refuse options of the other backup method, before any host is reached."""
+               replace: bool, port: int | None) -> str | None:
+    """Refuse options of the other backup method, before any host is reached; the checked
+    --to-time of a point-in-time restore."""
     if not pitr:
         if to_time or port is not None:
             raise click.UsageError("--to-time and --port need backups.method: pgbackrest; "
                                    "this file's dumps restore one database (--database)")
         if not database:
             raise click.UsageError("--database is required")
-        return
+        return None
     if database or from_set or replace:
         raise click.UsageError("with backups.method: pgbackrest a restore brings back the "
                                "whole cluster into a new one: --database, --from and "
                                "--replace do not apply; give --to-time TIME")
     if not to_time:
         raise click.UsageError("backups.method is pgbackrest: give --to-time TIME")
-    checked_time(to_time)
+    return checked_time(to_time)
 
 
 @click.command()
@@ -127,16 +128,15 @@ def restore(file: str, host_name: str, database: str | None, to_time: str | None
         raise click.UsageError("--keep-old goes with --replace")
     env = load_environment(file, resolve_secrets=False)
     pitr = env.backups.method == "pgbackrest"
-    check_mode(pitr, database, to_time, from_set, replace, port)
+    target_time = check_mode(pitr, database, to_time, from_set, replace, port)
     inventory = inventory or default_inventory(file)
     with inventory_hosts(inventory) as hosts:
         if host_name not in hosts.names:
             raise click.BadParameter(f"no host {host_name!r} in inventory {inventory} "
                                      f"(hosts: {', '.join(hosts.names) or 'none'})",
                                      param_hint="--host")
-        if pitr:
-            restore_to_time(file, env, hosts, host_name, checked_time(str(to_time)), into,
-                            port, output_format)
+        if target_time is not None:
+            restore_to_time(file, env, hosts, host_name, target_time, into, port, output_format)
             return
         if replace and not yes:
             click.confirm(f"Replace database {database!r} on {host_name} with backup set "
