@@ -176,6 +176,14 @@ def test_restore_to_a_time_gives_a_new_cluster_with_only_the_earlier_rows(pitr_e
     # The copy does not push its WAL into the live cluster's stanza.
     assert show(restored["port"], "archive_mode") == "off"
 
+    # A time after the newest archived commit cannot be told reached: refused, nothing left.
+    later = sql(port, "SELECT now()")
+    proc = pgstead(pitr_env, "restore", str(pitr_env.path), "--host", "@local",
+                   "--to-time", later, "--into", f"{new}2", "--port", str(free_port()))
+    assert proc.returncode == 1
+    assert "no transaction committed after" in proc.stderr
+    assert restored_clusters(pitr_env.name) == [new]
+
 
 def test_pgbackrest_with_compose_is_refused_before_any_host_is_touched(pitr_env):
     pitr_env.data["postgres"]["install"] = "compose"
