@@ -7,10 +7,10 @@ the postgres OS user's umask, and the packages of the optional controls.
 
 from pyinfra import host, logger
 from pyinfra.api import deploy
-from pyinfra.operations import files
 
 from pgstead import hardening as controls
 from pgstead.config.model import Environment
+from pgstead.operations.files import Directory, Entry, Line, managed_files
 
 PROFILE = f"{controls.POSTGRES_HOME}/.bash_profile"
 
@@ -24,13 +24,12 @@ def hardening(env: Environment) -> None:
                            "image: use an image that has them")
         return
     # The extensions' packages come with the install role's one apt transaction.
+    wanted: list[Entry] = []
     if controls.is_active(env, "log_directory"):
         # Created before the settings role points log_directory here and restarts.
-        files.directory(name=f"Log directory {controls.log_directory(env)}",
-                        path=controls.log_directory(env), user="postgres", group="postgres",
-                        mode="700")
+        wanted.append(Directory(controls.log_directory(env), "postgres", "postgres", "700"))
     if controls.is_active(env, "umask"):
-        files.file(name=f"{PROFILE} of the postgres user", path=PROFILE, user="postgres",
-                   group="postgres", mode="644")
-        files.line(name=f"umask 077 for the postgres user ({PROFILE})", path=PROFILE,
-                   line=controls.PROFILE_UMASK_LINE)
+        # Only the line is pgstead's: the rest of the profile stays as the admin wrote it.
+        wanted.append(Line(PROFILE, controls.PROFILE_UMASK_LINE, "postgres", "postgres"))
+    if wanted:
+        managed_files(name="Log directory and umask of the postgres user", entries=wanted)

@@ -1,15 +1,13 @@
 """Install PostgreSQL packages for the environment's major version."""
 
-from io import StringIO
-
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.server import LinuxDistribution
-from pyinfra.operations import files
 
 from pgstead import hardening
 from pgstead.config.model import Environment
 from pgstead.operations import packages
+from pgstead.operations.files import Directory, File, managed_files
 from pgstead.pgdg import PGDG_SOURCES, render_pgdg_sources, uses_pgdg
 
 # Debian's postgresql packages create a "main" cluster on port 5432 on first install; pgstead
@@ -39,19 +37,19 @@ def install(env: Environment) -> None:
         packages.installed(name="Host packages", packages=host_packages(env))
         return
     version = env.postgres.version
-    files.directory(name="postgresql-common config dir",
-                    path="/etc/postgresql-common/createcluster.d", mode="755")
-    files.put(name="Do not create a default cluster on install",
-              src=StringIO(CREATECLUSTER_CONF),
-              dest="/etc/postgresql-common/createcluster.d/pgstead.conf", mode="644")
-
+    createcluster_d = "/etc/postgresql-common/createcluster.d"
+    # Before the server package, which creates that default cluster in its postinst.
+    wanted = [Directory(createcluster_d),
+              File(f"{createcluster_d}/pgstead.conf", CREATECLUSTER_CONF)]
+    name = "Do not create a default cluster on install"
     distro = host.get_fact(LinuxDistribution)
     codename = distro["release_meta"].get("VERSION_CODENAME", "")
     if uses_pgdg(env.postgres.repository, distro["name"] or "", codename, version):
+        # The source names the key postgresql-common brings: the package comes first.
         packages.installed(name="postgresql-common (carries the PGDG key)",
                            packages=["postgresql-common", "ca-certificates"])
-        files.put(name=f"PGDG apt source for {codename}",
-                  src=StringIO(render_pgdg_sources(codename, version)),
-                  dest=PGDG_SOURCES, mode="644")
+        wanted.append(File(PGDG_SOURCES, render_pgdg_sources(codename, version)))
+        name += f"; PGDG apt source for {codename}"
+    managed_files(name=name, entries=wanted)
     packages.installed(name=f"PostgreSQL {version} and host packages",
                        packages=host_packages(env))

@@ -2,17 +2,15 @@
 the stanza's config and repository, the stanza itself, the backup program and its schedule.
 WAL archiving itself is a server parameter, set by the settings role."""
 
-from io import StringIO
-
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files
 
 from pgstead import PROJECT_ROOT
 from pgstead.backup_files import backup_files
 from pgstead.config.model import Environment
 from pgstead.facts.cluster import PgClusters
 from pgstead.operations import pgbackrest, service
+from pgstead.operations.files import Directory, File, managed_files
 from pgstead.pgbackrest_config import (
     PITR_PROGRAM,
     STANZA_CONF_DIR,
@@ -41,21 +39,21 @@ def pitr(env: Environment) -> None:
     repo = repo_path(b)
     # cron and pgbackrest come with the install role's one apt transaction.
     service.running(name="cron runs", service="cron")
-    files.put(name=f"Install {PITR_PROGRAM}", src=str(HOST_PROGRAM), dest=PITR_PROGRAM,
-              user="root", group="root", mode="755")
-    for directory in ("/etc/pgbackrest", STANZA_CONF_DIR, "/etc/pgstead"):
-        files.directory(name=directory, path=directory, user="root", group="root", mode="755")
-    conf = stanza_config_path(stanza)
-    files.put(name=f"pgBackRest stanza config {conf}",
-              src=StringIO(render_stanza_config(env, _data_directory(env))),
-              dest=conf, user="root", group="postgres", mode="640")
-    for directory in (b.dir, repo):
-        files.directory(name=f"Backup directory {directory}", path=directory, user="postgres",
-                        group="postgres", mode="750")
+    managed_files(name=f"pgBackRest stanza config and repository {repo}", entries=[
+        File(PITR_PROGRAM, HOST_PROGRAM, mode="755"),
+        Directory("/etc/pgbackrest"),
+        Directory(STANZA_CONF_DIR),
+        File(stanza_config_path(stanza), render_stanza_config(env, _data_directory(env)),
+             group="postgres", mode="640"),
+        Directory(b.dir, "postgres", "postgres", "750"),
+        Directory(repo, "postgres", "postgres", "750"),
+    ])
     pgbackrest.stanza(name=f"pgBackRest stanza {stanza}", stanza=stanza, repo_path=repo,
                       server=server_for(env))
     planned = backup_files(env)
-    files.put(name=f"Backup config {planned.config_path}", src=StringIO(planned.config),
-              dest=planned.config_path, user="root", group="postgres", mode="640")
-    files.put(name=f"Schedule backups ({b.schedule})", src=StringIO(planned.cron),
-              dest=planned.cron_path, user="root", group="root", mode="644")
+    managed_files(name=f"Backup config and schedule ({b.schedule})", entries=[
+        Directory("/etc/pgstead"),
+        File(planned.config_path, planned.config, group="postgres", mode="640"),
+        # Last: cron may run the program as soon as the schedule is there.
+        File(planned.cron_path, planned.cron),
+    ])

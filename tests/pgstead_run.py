@@ -38,14 +38,14 @@ class Run:
 
 def pyinfra(inventory: str, *args: str, env_file: Path | None = None,
             state_dir: Path | None = None, json_report: bool = True,
-            extra_env: dict[str, str] | None = None) -> Run:
-    """pyinfra INVENTORY deploy.py, non-interactive, from the project root.
+            extra_env: dict[str, str] | None = None, deploy: str = "deploy.py") -> Run:
+    """pyinfra INVENTORY DEPLOY (deploy.py), non-interactive, from the project root.
 
     A dry run goes without -y: pyinfra skips change detection under --yes, so
     `--dry -y` would plan nothing.
     """
     yes = [] if "--dry" in args else ["-y"]
-    cmd = [PYINFRA, *yes, inventory, "deploy.py", *args]
+    cmd = [PYINFRA, *yes, inventory, deploy, *args]
     if json_report:
         cmd.insert(1, "--json")
     if env_file is not None:

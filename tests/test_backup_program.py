@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -180,13 +181,17 @@ class BackupArea:
         shutil.rmtree(self.base, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    c = Cluster("bk_t", 5631)
+def populated_cluster(name: str, port: int, dbname: str) -> Iterator[Cluster]:
+    c = Cluster(name, port)
     c.create()
-    populate(c, "app")
+    populate(c, dbname)
     yield c
     c.drop()
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    yield from populated_cluster("bk_t", 5631, "app")
 
 
 @pytest.fixture
@@ -488,7 +493,7 @@ def test_second_concurrent_run_exits_75(cluster, area):
         ["runuser", "-u", "postgres", "--", "bash", str(BACKUP), "--config", str(a.config)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while not list(a.dir.glob("*/.*.partial")):
         assert first.poll() is None, "the first run ended before it could be overlapped"
         assert time.monotonic() < deadline
@@ -554,11 +559,7 @@ def test_config_refuses_what_the_program_cannot_do(backups, pg_exec, message):
 
 @pytest.fixture(scope="module")
 def restore_cluster():
-    c = Cluster("bk_rs", 5633)
-    c.create()
-    populate(c, "shop")
-    yield c
-    c.drop()
+    yield from populated_cluster("bk_rs", 5633, "shop")
 
 
 @pytest.fixture

@@ -102,7 +102,7 @@ def log_files(env_file) -> list[Path]:
 
 
 def wait_for_log(env_file, pattern: str) -> str:
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while True:
         text = "".join(p.read_text(errors="replace") for p in log_files(env_file))
         if re.search(pattern, text):

@@ -64,10 +64,16 @@ class TlsCluster:
     def connect(self, **params: object) -> psycopg.Connection:
         return psycopg.connect(port=PORT, dbname="postgres", connect_timeout=5, **params)
 
+    def connect_verify_full(self, host: str) -> psycopg.Connection:
+        """Log in with the password user, checking the server certificate against `host`."""
+        return self.connect(host=host, hostaddr="127.0.0.1", user=self.password_user,
+                            password=self.password, sslmode="verify-full",
+                            sslrootcert=str(self.ca_file))
+
 
 def wait_for_reload(setting: str, expected: str) -> None:
     # pg_reload_conf() only signals the postmaster; new sessions see the change once it has run.
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while psql(f"SHOW {setting}") != expected:
         if time.monotonic() > deadline:
             raise AssertionError(f"{setting} did not become {expected} after reload")
@@ -133,14 +139,7 @@ def ssl_of_session(conn: psycopg.Connection) -> tuple[bool, str]:
 
 
 def test_verify_full_succeeds_for_localhost(cluster: TlsCluster) -> None:
-    with cluster.connect(
-        host="localhost",
-        hostaddr="127.0.0.1",
-        user=cluster.password_user,
-        password=cluster.password,
-        sslmode="verify-full",
-        sslrootcert=str(cluster.ca_file),
-    ) as conn:
+    with cluster.connect_verify_full("localhost") as conn:
         uses_ssl, version = ssl_of_session(conn)
 
     assert uses_ssl
@@ -149,27 +148,13 @@ def test_verify_full_succeeds_for_localhost(cluster: TlsCluster) -> None:
 
 def test_verify_full_succeeds_for_an_ip_san_and_a_server_name(cluster: TlsCluster) -> None:
     for name in ("127.0.0.1", "db.example.com"):
-        with cluster.connect(
-            host=name,
-            hostaddr="127.0.0.1",
-            user=cluster.password_user,
-            password=cluster.password,
-            sslmode="verify-full",
-            sslrootcert=str(cluster.ca_file),
-        ) as conn:
+        with cluster.connect_verify_full(name) as conn:
             assert ssl_of_session(conn)[0]
 
 
 def test_verify_full_fails_for_an_address_not_in_the_sans(cluster: TlsCluster) -> None:
     with pytest.raises(psycopg.OperationalError, match='does not match host name "127.0.0.2"'):
-        cluster.connect(
-            host="127.0.0.2",
-            hostaddr="127.0.0.1",
-            user=cluster.password_user,
-            password=cluster.password,
-            sslmode="verify-full",
-            sslrootcert=str(cluster.ca_file),
-        )
+        cluster.connect_verify_full("127.0.0.2")
 
 
 def test_client_certificate_logs_in_without_a_password(cluster: TlsCluster) -> None:

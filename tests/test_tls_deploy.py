@@ -115,7 +115,7 @@ def fingerprint(cert: x509.Certificate) -> str:
 
 def wait_for_served(port: int, expected: str) -> None:
     # pg_reload_conf() only signals the postmaster; the new context follows shortly.
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while fingerprint(served_certificate(port)) != expected:
         assert time.monotonic() < deadline, "the server did not start serving the new certificate"
         time.sleep(0.1)

@@ -16,10 +16,10 @@ from pgstead.config.secret import Secret
 from pgstead.facts.compose import (
     ComposeContainer,
     DockerEngine,
-    PathStates,
     PostgresImage,
     VolumeDataVersion,
 )
+from pgstead.facts.paths import PathStates
 from pgstead.operations import packages
 from pgstead.operations.plan_notes import plan_note, planning
 from pgstead.psql import Server

@@ -60,6 +60,25 @@ def _key_problem(cert_pem: bytes, key_pem: bytes | None) -> str | None:
     return None
 
 
+def _renewal_reason(
+    cert_pem: bytes | None,
+    key_pem: bytes | None,
+    ca_cert_pem: bytes,
+    sans: Sequence[str],
+    renew_before_days: int,
+    force: bool,
+) -> str | None:
+    """Why the kept certificate must be issued again, or None to reuse it."""
+    if force:
+        return "forced"
+    reason = needs_renewal(
+        cert_pem, ca_cert_pem=ca_cert_pem, sans=sans, renew_before_days=renew_before_days
+    )
+    if reason is None and cert_pem is not None:
+        reason = _key_problem(cert_pem, key_pem)
+    return reason
+
+
 def _common_name(cert_pem: bytes) -> str | None:
     names = load_certificate(cert_pem).subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     return str(names[0].value) if names else None
@@ -87,15 +106,7 @@ def ensure_server_cert(
     crt, key = server_cert_paths(pki_dir, host_name)
     with pki_lock(pki_dir):
         cert_pem, key_pem = read_if_exists(crt), read_if_exists(key)
-        reason = (
-            "forced"
-            if force
-            else needs_renewal(
-                cert_pem, ca_cert_pem=ca_cert_pem, sans=sans, renew_before_days=renew_before_days
-            )
-        )
-        if reason is None and cert_pem is not None:
-            reason = _key_problem(cert_pem, key_pem)
+        reason = _renewal_reason(cert_pem, key_pem, ca_cert_pem, sans, renew_before_days, force)
         if reason is None and cert_pem is not None and key_pem is not None:
             tighten(key, KEY_MODE)
             return cert_pem, key_pem, None
@@ -121,15 +132,7 @@ def ensure_client_cert(
     crt, key = client_cert_paths(pki_dir, user)
     with pki_lock(pki_dir):
         cert_pem, key_pem = read_if_exists(crt), read_if_exists(key)
-        reason = (
-            "forced"
-            if force
-            else needs_renewal(
-                cert_pem, ca_cert_pem=ca_cert_pem, sans=(), renew_before_days=renew_before_days
-            )
-        )
-        if reason is None and cert_pem is not None:
-            reason = _key_problem(cert_pem, key_pem)
+        reason = _renewal_reason(cert_pem, key_pem, ca_cert_pem, (), renew_before_days, force)
         if reason is None and cert_pem is not None and _common_name(cert_pem) != user:
             reason = "issued to another role"
         if reason is None:
