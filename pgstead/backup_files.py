@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pgstead.backup_config import render_backup_config
 from pgstead.config.model import Environment
 from pgstead.cron_entry import backup_config_path, cron_file_path, render_cron_entry
+from pgstead.pgbackrest_config import PITR_PROGRAM, render_program_config, uses_pgbackrest
 from pgstead.servers import server_for
 
 
@@ -21,6 +22,14 @@ class BackupFiles:
 
 
 def backup_files(env: Environment) -> BackupFiles:
+    if uses_pgbackrest(env):
+        return BackupFiles(
+            run_as="postgres",
+            config_path=backup_config_path(env.name),
+            config=render_program_config(env),
+            cron_path=cron_file_path(env.name),
+            cron=render_cron_entry(env.name, env.backups.schedule, program=PITR_PROGRAM),
+        )
     server = server_for(env)
     # A container's client tools run through its exec prefix, which needs root to reach the
     # engine; the dumps then land in the host directory as root's. The host may have no

@@ -17,15 +17,16 @@ def cron_file_path(env_name: str) -> str:
     return f"/etc/cron.d/pgstead-backup-{env_name.replace('.', '-')}"
 
 
-def backup_command(env_name: str) -> str:
+def backup_command(env_name: str, program: str = BACKUP_PROGRAM) -> str:
     """The exact command cron runs (tests run it too)."""
-    return f"{BACKUP_PROGRAM} --config {shlex.quote(backup_config_path(env_name))}"
+    return f"{program} --config {shlex.quote(backup_config_path(env_name))}"
 
 
-def render_cron_entry(env_name: str, schedule: str, run_as: str = "postgres") -> str:
+def render_cron_entry(env_name: str, schedule: str, run_as: str = "postgres",
+                      program: str = BACKUP_PROGRAM) -> str:
     return (
         "# Managed by pgstead: edits are overwritten.\n"
         "SHELL=/bin/sh\n"
         "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
-        f"{schedule} {run_as} {backup_command(env_name)} >/dev/null 2>&1\n"
+        f"{schedule} {run_as} {backup_command(env_name, program)} >/dev/null 2>&1\n"
     )

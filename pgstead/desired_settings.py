@@ -1,8 +1,9 @@
 """The full set of server parameters an environment asks for on one host.
 
 Layers, later ones winning: computed tuning, pgstead's secure baseline, the hardening
-controls (pgstead.hardening), TLS, then the file's explicit `settings`. Preload libraries the
-hardening controls need are kept even when the file sets shared_preload_libraries itself.
+controls (pgstead.hardening), TLS, WAL archiving for pgBackRest, then the file's explicit
+`settings`. Preload libraries the hardening controls need are kept even when the file sets
+shared_preload_libraries itself.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from pgstead import hardening, tuning, units
 from pgstead.config.model import Environment
 from pgstead.facts.cluster import HostResources
+from pgstead.pgbackrest_config import archive_settings
 
 # Files installed by the TLS role, relative to the cluster's config directory.
 TLS_FILES = {"cert": "server.crt", "key": "server.key", "ca": "root.crt"}
@@ -57,7 +59,7 @@ def desired_settings(env: Environment, resources: HostResources,
                      config_dir: str) -> dict[str, str]:
     merged: dict[str, str] = {}
     for layer in (tuned(env, resources), baseline(env), hardening.hardening_settings(env),
-                  tls_settings(env, config_dir), env.postgres.settings):
+                  tls_settings(env, config_dir), archive_settings(env), env.postgres.settings):
         merged.update(layer)
     libraries = hardening.preload_libraries(env)
     if libraries:

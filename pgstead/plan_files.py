@@ -16,6 +16,13 @@ from pgstead.config.model import Environment, User
 from pgstead.desired_settings import desired_settings, tuned
 from pgstead.facts.cluster import HostResources
 from pgstead.grants_plan import plan_database
+from pgstead.pgbackrest_config import (
+    default_data_directory,
+    render_stanza_config,
+    stanza_config_path,
+    stanza_name,
+    uses_pgbackrest,
+)
 from pgstead.pki.sans import server_sans
 from pgstead.render.compose import layout_for, render_compose
 from pgstead.render.pg_hba import pg_hba_for
@@ -211,6 +218,11 @@ def plan_files(env: Environment, *, memory_bytes: int | None = None,
             PlannedFile(backup.config_path.rsplit("/", 1)[1], backup.config,
                         backup.config_path, "the backup program's config"),
         ]
+    if uses_pgbackrest(env):
+        stanza = stanza_name(env)
+        files.append(PlannedFile(f"pgbackrest/{stanza}.conf",
+                                 render_stanza_config(env, default_data_directory(env)),
+                                 stanza_config_path(stanza), "the pgBackRest stanza"))
     index = ["# Files pgstead would put on each host of this environment "
              f"({env.name}, from {env.source.name}).", "# plan file -> host path: what"]
     index += [f"{f.path} -> {f.host_path or '(listing)'}: {f.what}" for f in files]

@@ -12,6 +12,7 @@ from pgstead.cron_entry import (
 )
 from pgstead.operations import service
 from pgstead.operations.files import Absent, Directory, File, managed_files
+from roles.pitr import pitr
 
 HOST_FILES = PROJECT_ROOT / "pgstead" / "data" / "host"
 
@@ -21,6 +22,9 @@ def backups(env: Environment) -> None:
     cron_file = cron_file_path(env.name)
     if not env.backups.enabled:
         managed_files(name="No backup schedule", entries=[Absent(cron_file)])
+        return
+    if env.backups.method == "pgbackrest":
+        pitr(env)
         return
     b = env.backups
     # cron, zstd and gzip come with the install role's one apt transaction.

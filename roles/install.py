@@ -22,6 +22,8 @@ def host_packages(env: Environment) -> list[str]:
     wanted = ["acl"]
     if env.backups.enabled:
         wanted += BACKUP_PACKAGES
+        if env.backups.method == "pgbackrest":
+            wanted.append("pgbackrest")
     if env.postgres.install == "native":
         version = env.postgres.version
         wanted += [f"postgresql-{version}", f"postgresql-client-{version}",

@@ -41,7 +41,7 @@ class HostBackups:
     error: str | None = None  # why the host could not be read
 
 
-def _last_run(hosts: InventoryHosts, name: str, backup_dir: str) -> dict[str, Any] | None:
+def read_last_run(hosts: InventoryHosts, name: str, backup_dir: str) -> dict[str, Any] | None:
     path = shlex.quote(f"{backup_dir.rstrip('/')}/last-run.json")
     output = hosts.run(name, f"if [ -e {path} ]; then cat -- {path}; fi")
     if not output.ok:
@@ -65,7 +65,7 @@ def read_host(hosts: InventoryHosts, name: str, env: Environment) -> HostBackups
             found.error = error_message(output)
             return found
         found.sets = json_lines(output.stdout_lines)
-        found.last_run = _last_run(hosts, name, env.backups.dir)
+        found.last_run = read_last_run(hosts, name, env.backups.dir)
     except HostUnreachable as error:
         found.error = str(error)
     return found
@@ -77,13 +77,13 @@ def _set_row(entry: dict[str, Any]) -> tuple[str, str, str, str]:
             str(entry.get("status")))
 
 
-def _table(rows: list[tuple[str, ...]], indent: str) -> list[str]:
+def table(rows: list[tuple[str, ...]], indent: str) -> list[str]:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return [indent + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
             for row in rows]
 
 
-def _describe_last_run(last: dict[str, Any] | None) -> list[str]:
+def describe_last_run(last: dict[str, Any] | None) -> list[str]:
     if last is None:
         return ["last run: none yet"]
     if last.get("status") == "unreadable":
@@ -95,11 +95,18 @@ def _describe_last_run(last: dict[str, Any] | None) -> list[str]:
     return lines
 
 
-def describe_host(found: HostBackups) -> list[str]:
+def describe_status(found: HostBackups) -> list[str]:
+    """The host's line, then its error or its last run; its sets follow these."""
     lines = [f"host {found.host}"]
     if found.error:
         return [*lines, f"  error: {found.error}"]
-    lines += ["  " + line for line in _describe_last_run(found.last_run)]
+    return lines + ["  " + line for line in describe_last_run(found.last_run)]
+
+
+def describe_host(found: HostBackups) -> list[str]:
+    lines = describe_status(found)
+    if found.error:
+        return lines
     if not found.sets:
         return [*lines, "  no backup sets yet"]
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
@@ -112,7 +119,7 @@ def describe_host(found: HostBackups) -> list[str]:
     header = ("SET", "SIZE", "VERIFIED", "STATUS")
     for key in sorted(groups):
         lines.append(f"  {key[1]}")
-        lines += _table([header, *(_set_row(e) for e in groups[key])], "    ")
+        lines += table([header, *(_set_row(e) for e in groups[key])], "    ")
     return lines
 
 
@@ -142,12 +149,17 @@ def backups(file: str, inventory: str | None, only_host: str | None,
                 raise click.BadParameter(f"no host {only_host!r} in inventory {inventory} "
                                          f"(hosts: {', '.join(names)})", param_hint="--host")
             names = [only_host]
-        found = [read_host(hosts, name, env) for name in names]
+        read, describe = read_host, describe_host
+        if env.backups.method == "pgbackrest":
+            # Imported here: that module builds on this one.
+            from pgstead.cli.pitr_backups import describe_pitr_host, read_pitr_host
+            read, describe = read_pitr_host, describe_pitr_host
+        found = [read(hosts, name, env) for name in names]
     if output_format == "json":
         click.echo(json.dumps([asdict(f) for f in found], indent=2))
     else:
         if not env.backups.enabled:
             click.echo(f"note: backups.enabled is false in {file}: no new sets are made")
-        click.echo("\n".join(line for f in found for line in describe_host(f)))
+        click.echo("\n".join(line for f in found for line in describe(f)))
     if any(f.error for f in found):
         raise click.exceptions.Exit(1)

@@ -15,6 +15,7 @@ import click
 from pgstead.cli.failures import EXIT_FAILURE
 from pgstead.cli.host_program import error_message, json_lines, program_command
 from pgstead.cli.hosts import HostUnreachable, default_inventory, inventory_hosts
+from pgstead.cli.pitr_restore import checked_time, restore_to_time
 from pgstead.config.load import load_environment
 from pgstead.cron_entry import RESTORE_PROGRAM
 
@@ -61,15 +62,42 @@ def describe_summary(summary: dict[str, Any], database: str) -> list[str]:
     return lines
 
 
+def check_mode(pitr: bool, database: str | None, to_time: str | None, from_set: str | None,
+               replace: bool, port: int | None) -> str | None:
+    """Refuse options of the other backup method, before any host is reached; the checked
+    --to-time of a point-in-time restore."""
+    if not pitr:
+        if to_time or port is not None:
+            raise click.UsageError("--to-time and --port need backups.method: pgbackrest; "
+                                   "this file's dumps restore one database (--database)")
+        if not database:
+            raise click.UsageError("--database is required")
+        return None
+    if database or from_set or replace:
+        raise click.UsageError("with backups.method: pgbackrest a restore brings back the "
+                               "whole cluster into a new one: --database, --from and "
+                               "--replace do not apply; give --to-time TIME")
+    if not to_time:
+        raise click.UsageError("backups.method is pgbackrest: give --to-time TIME")
+    return checked_time(to_time)
+
+
 @click.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--host", "host_name", required=True, metavar="NAME",
               help="The inventory host holding the backups (@local: this machine).")
-@click.option("--database", required=True, metavar="D", help="The database whose set to restore.")
+@click.option("--database", metavar="D",
+              help="The database whose set to restore (backups.method: pg_dump).")
+@click.option("--to-time", metavar="TIME",
+              help="backups.method: pgbackrest: restore the whole cluster as it was at TIME "
+                   "('2026-11-23 12:00:00+00') into a new cluster (--into names it).")
+@click.option("--port", type=click.IntRange(1, 65535), metavar="PORT",
+              help="With --to-time: the new cluster's port (default: the next free one).")
 @click.option("--from", "from_set", metavar="SET",
               help="Backup set name (see `pgstead backups`); default: the newest good one.")
 @click.option("--into", metavar="NEWNAME",
-              help="New database to restore into (default: D_restored_<time>); must not exist.")
+              help="New database to restore into (default: D_restored_<time>), or with "
+                   "--to-time the new cluster (default: <cluster>_pitr_<time>); must not exist.")
 @click.option("--replace", is_flag=True,
               help="Replace the live database D (a fresh backup of it is taken first).")
 @click.option("--keep-old", is_flag=True,
@@ -80,15 +108,18 @@ def describe_summary(summary: dict[str, Any], database: str) -> list[str]:
                    "@local).")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
-def restore(file: str, host_name: str, database: str, from_set: str | None, into: str | None,
-            replace: bool, keep_old: bool, yes: bool, inventory: str | None,
-            output_format: str) -> None:
+def restore(file: str, host_name: str, database: str | None, to_time: str | None,
+            port: int | None, from_set: str | None, into: str | None, replace: bool,
+            keep_old: bool, yes: bool, inventory: str | None, output_format: str) -> None:
     """Restore a backup set of database D on host H and report every table's row count.
 
     Without --replace the set goes into a new database and D is not touched. With --replace,
     D is first backed up, its connections are terminated, and the restored copy takes its
     name; the previous database is dropped only when that fresh backup verified.
     Exit 1 when the restore fails, with the host program's message.
+
+    With backups.method: pgbackrest, --to-time TIME restores the whole cluster as it was at
+    TIME into a new cluster and reports its port; the live cluster is not touched.
     """
     if into and replace:
         raise click.UsageError("--into and --replace exclude each other: --into restores into "
@@ -96,12 +127,17 @@ def restore(file: str, host_name: str, database: str, from_set: str | None, into
     if keep_old and not replace:
         raise click.UsageError("--keep-old goes with --replace")
     env = load_environment(file, resolve_secrets=False)
+    pitr = env.backups.method == "pgbackrest"
+    target_time = check_mode(pitr, database, to_time, from_set, replace, port)
     inventory = inventory or default_inventory(file)
     with inventory_hosts(inventory) as hosts:
         if host_name not in hosts.names:
             raise click.BadParameter(f"no host {host_name!r} in inventory {inventory} "
                                      f"(hosts: {', '.join(hosts.names) or 'none'})",
                                      param_hint="--host")
+        if target_time is not None:
+            restore_to_time(file, env, hosts, host_name, target_time, into, port, output_format)
+            return
         if replace and not yes:
             click.confirm(f"Replace database {database!r} on {host_name} with backup set "
                           f"{from_set or '(newest good set)'}? Its current contents are backed "

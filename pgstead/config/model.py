@@ -106,7 +106,7 @@ class Backups:
     keep: int = 10
     verify: bool = True
     jobs: int = 2  # parallel dump/restore jobs for the directory format
-    method: str = "pg_dump"  # pg_dump | pgbackrest (accepted by the schema; pg_dump implemented)
+    method: str = "pg_dump"  # pg_dump (logical dumps) | pgbackrest (physical, WAL archive, PITR)
 
 
 @dataclass(frozen=True)

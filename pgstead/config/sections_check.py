@@ -7,6 +7,7 @@ import ipaddress
 from pgstead.config.cron import cron_problem
 from pgstead.config.findings import Findings
 from pgstead.config.raw import by_name, section, strings, text, tls_required
+from pgstead.pgbackrest_config import ARCHIVE_PARAMETERS
 
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 
@@ -38,10 +39,8 @@ def check_tls(document: dict, findings: Findings) -> None:
 
 def check_backups(document: dict, findings: Findings) -> None:
     backups = section(document, "backups")
-    if backups.get("method") == "pgbackrest":
-        # Refused rather than quietly running pg_dump instead of what the file asks for.
-        findings.error(("backups", "method"), "pgbackrest is not implemented yet; "
-                       "use method: pg_dump (the default)")
+    if backups.get("method") == "pgbackrest" and backups.get("enabled") is not False:
+        check_pgbackrest(document, findings)
     schedule = text(backups, "schedule")
     if schedule is not None:
         problem = cron_problem(schedule)
@@ -52,6 +51,22 @@ def check_backups(document: dict, findings: Findings) -> None:
         if name not in declared:
             findings.error(("backups", "databases", index),
                            f"database {name!r} is not declared in databases")
+
+
+def check_pgbackrest(document: dict, findings: Findings) -> None:
+    if section(document, "postgres").get("install", "native") == "compose":
+        findings.error(("backups", "method"), "pgbackrest needs a native cluster (its WAL "
+                       "archive and restores run on the host); with install: compose use "
+                       "method: pg_dump")
+    settings = section(document, "postgres", "settings")
+    for name in settings:
+        if str(name).lower() in ARCHIVE_PARAMETERS:
+            findings.error(("postgres", "settings", name), f"{name} is not set here with "
+                           "backups.method: pgbackrest: pgstead archives WAL to the stanza "
+                           "itself; remove it")
+    if isinstance(section(document, "backups").get("databases"), list):
+        findings.warning(("backups", "databases"), "pgbackrest backs up the whole cluster: "
+                         "the database list is ignored")
 
 
 def warn_exposed_without_tls(document: dict, findings: Findings) -> None:

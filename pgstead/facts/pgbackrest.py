@@ -1,0 +1,51 @@
+"""What pgBackRest knows about one stanza, from `pgbackrest info --output=json`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyinfra.api import FactBase, QuoteString, StringCommand
+
+
+@dataclass(frozen=True)
+class StanzaInfo:
+    exists: bool  # the repository holds the stanza (stanza-create has run there)
+    status: str  # pgBackRest's status message: "ok", "no valid backups", "missing stanza path"
+    backups: list[dict[str, Any]] = field(default_factory=list)  # oldest first, as pgBackRest
+
+
+def parse_info(text: str) -> StanzaInfo | None:
+    """The one stanza of `info --stanza=S --output=json` output; None when there is none."""
+    try:
+        entries = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    if not entries:
+        return None
+    entry = entries[0]
+    return StanzaInfo(exists=bool(entry.get("db")),
+                      status=str(entry.get("status", {}).get("message", "")),
+                      backups=list(entry.get("backup", [])))
+
+
+class PgBackRestStanza(FactBase):
+    """One stanza as seen in the repository at `repo_path` (the one the config will name, so a
+    moved repository reads as "no stanza yet"); None where pgbackrest is not installed yet."""
+
+    @staticmethod
+    def default() -> None:
+        return None
+
+    def command(self, stanza: str, repo_path: str) -> StringCommand:
+        info = StringCommand(
+            "runuser", "-u", "postgres", "--", "pgbackrest",
+            QuoteString(f"--stanza={stanza}"), QuoteString(f"--repo1-path={repo_path}"),
+            "--output=json", "info",
+        )
+        return StringCommand("if", "command", "-v", "pgbackrest", ">/dev/null;", "then", info,
+                             ";", "else", "echo", "null;", "fi")
+
+    def process(self, output: list[str]) -> StanzaInfo | None:
+        return parse_info("".join(output))

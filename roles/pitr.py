@@ -1,0 +1,59 @@
+"""Point-in-time recovery with pgBackRest (`backups.method: pgbackrest`), native clusters only:
+the stanza's config and repository, the stanza itself, the backup program and its schedule.
+WAL archiving itself is a server parameter, set by the settings role."""
+
+from pyinfra import host
+from pyinfra.api import deploy
+
+from pgstead import PROJECT_ROOT
+from pgstead.backup_files import backup_files
+from pgstead.config.model import Environment
+from pgstead.facts.cluster import PgClusters
+from pgstead.operations import pgbackrest, service
+from pgstead.operations.files import Directory, File, managed_files
+from pgstead.pgbackrest_config import (
+    PITR_PROGRAM,
+    STANZA_CONF_DIR,
+    default_data_directory,
+    render_stanza_config,
+    repo_path,
+    stanza_config_path,
+    stanza_name,
+)
+from pgstead.servers import server_for
+
+HOST_PROGRAM = PROJECT_ROOT / "pgstead" / "data" / "host" / "pgstead-pgbackrest"
+
+
+def _data_directory(env: Environment) -> str:
+    pg = env.postgres
+    live = next((c for c in host.get_fact(PgClusters)
+                 if (c.version, c.name) == (pg.version, pg.cluster)), None)
+    return live.data_directory if live else default_data_directory(env)
+
+
+@deploy("Point-in-time backups (pgBackRest)")
+def pitr(env: Environment) -> None:
+    b = env.backups
+    stanza = stanza_name(env)
+    repo = repo_path(b)
+    # cron and pgbackrest come with the install role's one apt transaction.
+    service.running(name="cron runs", service="cron")
+    managed_files(name=f"pgBackRest stanza config and repository {repo}", entries=[
+        File(PITR_PROGRAM, HOST_PROGRAM, mode="755"),
+        Directory("/etc/pgbackrest"),
+        Directory(STANZA_CONF_DIR),
+        File(stanza_config_path(stanza), render_stanza_config(env, _data_directory(env)),
+             group="postgres", mode="640"),
+        Directory(b.dir, "postgres", "postgres", "750"),
+        Directory(repo, "postgres", "postgres", "750"),
+    ])
+    pgbackrest.stanza(name=f"pgBackRest stanza {stanza}", stanza=stanza, repo_path=repo,
+                      server=server_for(env))
+    planned = backup_files(env)
+    managed_files(name=f"Backup config and schedule ({b.schedule})", entries=[
+        Directory("/etc/pgstead"),
+        File(planned.config_path, planned.config, group="postgres", mode="640"),
+        # Last: cron may run the program as soon as the schedule is there.
+        File(planned.cron_path, planned.cron),
+    ])
