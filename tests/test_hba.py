@@ -118,10 +118,12 @@ def test_file_edited_by_hand_is_put_back(hba_env):
 
 
 BAD_DEPLOY = """
+from pgstead.facts.access import AccessRead
 from pgstead.operations.hba import pg_hba
 from pgstead.psql import Server
 
-pg_hba(name="broken pg_hba.conf", server=Server(15, {cluster!r}, {port}),
+server = Server(15, {cluster!r}, {port})
+pg_hba(name="broken pg_hba.conf", server=server, access=AccessRead(server, []),
        content="local all postgres peer\\nhost all all 999.0.0.1/32 scram-sha-256\\n")
 """
 
