@@ -5,14 +5,12 @@ same way; a rejected value leaves it as it was."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 from tests.clusters import postmaster_start, show, sql
-from tests.pgstead_run import PYINFRA, ROOT, apply, dry
+from tests.pgstead_run import apply, dry, run_deploy_file
 
 READY = "database system is ready to accept connections"
 
@@ -111,12 +109,8 @@ def test_rejected_value_on_a_stopped_cluster_leaves_it_as_it_was(env_file, tmp_p
     conf = auto_conf(env_file.port)
     before = conf.read_text()
     stop(env_file.name)
-    deploy = tmp_path / "bad_value_deploy.py"
-    deploy.write_text(BAD_VALUE_DEPLOY.format(cluster=env_file.name, port=env_file.port))
-    proc = subprocess.run([PYINFRA, "-y", "@local", str(deploy)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT),
-                                                                            *sys.path])})
+    proc = run_deploy_file(BAD_VALUE_DEPLOY.format(cluster=env_file.name, port=env_file.port),
+                           tmp_path)
     assert proc.returncode != 0
     assert "postgresql.auto.conf is as before" in proc.stdout + proc.stderr
     assert conf.read_text() == before
