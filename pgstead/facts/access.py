@@ -8,7 +8,6 @@ psql run answers all three, once per plan and once per apply.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from psycopg import sql
@@ -50,11 +49,6 @@ class PgAccess(JsonQueryFact):
         return LiveAccess(live_roles(data["roles"]), LiveHba(**data["hba"]))
 
 
-def wanted_roles(users: Iterable[User]) -> tuple[tuple[str, str | None], ...]:
-    """`PgRoles`' `wanted`: each user's name and declared VALID UNTIL."""
-    return tuple((u.name, u.valid_until) for u in users)
-
-
 @dataclass
 class AccessRead:
     """`PgAccess` of one server, read by the first operation that asks and reused by the others.
@@ -71,8 +65,8 @@ class AccessRead:
     def get(self) -> LiveAccess | None:
         key = (host.name, host.state.current_stage)
         if key not in self._reads:
-            self._reads[key] = host.get_fact(PgAccess, server=self.server,
-                                             wanted=wanted_roles(self.users))
+            wanted = tuple((u.name, u.valid_until) for u in self.users)
+            self._reads[key] = host.get_fact(PgAccess, server=self.server, wanted=wanted)
         return self._reads[key]
 
     def roles(self) -> LiveRoles | None:
