@@ -3,6 +3,7 @@
 from pyinfra.api import deploy
 
 from pgstead.config.model import Environment
+from pgstead.facts.access import AccessRead
 from pgstead.operations import databases as database_ops
 from pgstead.operations import grants as grant_ops
 from pgstead.operations import hba as hba_ops
@@ -16,15 +17,19 @@ def access(env: Environment) -> None:
     server = server_for(env)
     present = [u for u in env.users if u.state == "present"]
     absent = [u.name for u in env.users if u.state == "absent"]
+    # One read of roles, databases and pg_hba.conf for the three steps that need them.
+    access_read = AccessRead(server, present)
     if present:
-        role_ops.users(name=f"Login roles on {server}", server=server, users=present)
+        role_ops.users(name=f"Login roles on {server}", server=server, users=present,
+                       access=access_read)
     if env.databases:
         database_ops.databases(name=f"Databases on {server}", server=server,
-                               databases=list(env.databases))
+                               databases=list(env.databases), access=access_read)
     for database in env.databases:
         grant_ops.database_access(name=f"Access to database {database.name}", server=server,
                                   database=database, users=list(env.users))
     if absent:
         role_ops.absent(name=f"Dropped roles on {server}", server=server, names=absent,
                         database_owners={db.name: db.owner for db in env.databases})
-    hba_ops.pg_hba(name=f"pg_hba.conf of {server}", server=server, content=pg_hba_for(env))
+    hba_ops.pg_hba(name=f"pg_hba.conf of {server}", server=server, content=pg_hba_for(env),
+                   access=access_read)

@@ -1,4 +1,8 @@
-"""Create and start the environment's native cluster."""
+"""Create the environment's native cluster; a new one is left stopped.
+
+The settings role starts it once its parameters are written (see settings.parameters), so a
+new cluster's first start already runs with them: no restart on a first apply.
+"""
 
 from pyinfra.api import deploy
 
@@ -14,5 +18,5 @@ def cluster(env: Environment) -> None:
     cluster_ops.cluster(
         name=f"Cluster {pg.version}/{pg.cluster} on port {pg.port}",
         version=pg.version, cluster=pg.cluster, port=pg.port, locale=pg.locale,
-        data_checksums=pg.data_checksums,
+        data_checksums=pg.data_checksums, running=False,
     )

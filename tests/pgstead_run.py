@@ -72,3 +72,13 @@ def dry(env_file: Path, state_dir: Path, **kw) -> Run:
     run = pyinfra("@local", "--dry", env_file=env_file, state_dir=state_dir, **kw)
     assert run.returncode == 0, f"dry run failed:\n{run.stdout[-4000:]}\n{run.stderr[-6000:]}"
     return run
+
+
+def run_deploy_file(text: str, directory: Path) -> subprocess.CompletedProcess:
+    """pyinfra -y @local on a test's own deploy file (`text`), with pgstead importable."""
+    deploy = directory / "test_deploy.py"
+    deploy.write_text(text)
+    return subprocess.run([PYINFRA, "-y", "@local", str(deploy)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT),
+                                                                            *sys.path])})

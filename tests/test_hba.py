@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import psycopg
@@ -13,7 +10,7 @@ import pytest
 from pgstead.config.model import HbaRule, User
 from pgstead.render.pg_hba import HbaError, render_pg_hba
 from tests.clusters import postmaster_start, sql
-from tests.pgstead_run import PYINFRA, ROOT, apply
+from tests.pgstead_run import apply, run_deploy_file
 from tests.test_access import OWNER_PW, RW_PW, access_data, login, passwords
 
 
@@ -118,10 +115,12 @@ def test_file_edited_by_hand_is_put_back(hba_env):
 
 
 BAD_DEPLOY = """
+from pgstead.facts.access import AccessRead
 from pgstead.operations.hba import pg_hba
 from pgstead.psql import Server
 
-pg_hba(name="broken pg_hba.conf", server=Server(15, {cluster!r}, {port}),
+server = Server(15, {cluster!r}, {port})
+pg_hba(name="broken pg_hba.conf", server=server, access=AccessRead(server, []),
        content="local all postgres peer\\nhost all all 999.0.0.1/32 scram-sha-256\\n")
 """
 
@@ -130,12 +129,7 @@ def test_file_postgres_rejects_is_put_back_and_the_run_fails(hba_env, tmp_path):
     path = hba_path(hba_env)
     before = path.read_text()
     started = postmaster_start(hba_env.port)
-    deploy = tmp_path / "bad_hba_deploy.py"
-    deploy.write_text(BAD_DEPLOY.format(cluster=hba_env.name, port=hba_env.port))
-    proc = subprocess.run([PYINFRA, "-y", "@local", str(deploy)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT),
-                                                                            *sys.path])})
+    proc = run_deploy_file(BAD_DEPLOY.format(cluster=hba_env.name, port=hba_env.port), tmp_path)
     assert proc.returncode != 0
     assert "rejects the new pg_hba.conf" in proc.stdout + proc.stderr
     assert path.read_text() == before

@@ -51,6 +51,25 @@ class LiveRoles:
     databases: dict[str, str]  # every non-template database -> its owner
 
 
+def role_state_query(wanted: tuple[tuple[str, str | None], ...]) -> str:
+    rows = [{"name": name, "valid_until": until} for name, until in wanted]
+    return render("role_state", wanted=literal(json.dumps(rows)))
+
+
+def live_roles(data: dict) -> LiveRoles:
+    """`LiveRoles` from role_state.sql's JSON document."""
+    roles = {}
+    for name, row in data["roles"].items():
+        password = row.pop("password")
+        roles[name] = LiveRole(
+            name=name,
+            password=StoredPassword(**password) if password else None,
+            owns_databases=tuple(row.pop("owns_databases")),
+            **row,
+        )
+    return LiveRoles(roles, data["databases"])
+
+
 class PgRoles(JsonQueryFact):
     """The named roles (declared present or absent), with the server's databases; None when down.
 
@@ -59,23 +78,11 @@ class PgRoles(JsonQueryFact):
     """
 
     def query(self, wanted: tuple[tuple[str, str | None], ...] = ()) -> str:
-        rows = [{"name": name, "valid_until": until} for name, until in wanted]
-        return render("role_state", wanted=literal(json.dumps(rows)))
+        return role_state_query(wanted)
 
     def process(self, output: list[str]) -> LiveRoles | None:
         data = super().process(output)
-        if data is None:
-            return None
-        roles = {}
-        for name, row in data["roles"].items():
-            password = row.pop("password")
-            roles[name] = LiveRole(
-                name=name,
-                password=StoredPassword(**password) if password else None,
-                owns_databases=tuple(row.pop("owns_databases")),
-                **row,
-            )
-        return LiveRoles(roles, data["databases"])
+        return None if data is None else live_roles(data)
 
 
 class OwnedObjects(JsonQueryFact):

@@ -12,14 +12,15 @@ from pgstead.facts.cluster import PgClusters
 def cluster(version: int, cluster: str, port: int, locale: str = "C.UTF-8",
             data_checksums: bool = True, running: bool = True):
     """
-    Ensure a native cluster exists on its port, and runs.
+    Ensure a native cluster exists on its port, and (with `running`) runs.
 
     + version: PostgreSQL major
     + cluster: cluster name, as in ``pg_lsclusters``
     + port: the cluster's port; another cluster already on it is an error
     + locale: locale for ``initdb``
     + data_checksums: initialise with data checksums (cannot change on an existing cluster)
-    + running: start the cluster when it is down
+    + running: start the cluster when it is down; False leaves a new or stopped cluster down,
+      for a first start with its settings already written (as the cluster role does)
 
     **Example:**
 

@@ -6,19 +6,21 @@ from pyinfra import host
 from pyinfra.api import operation
 
 from pgstead.config.model import Database
-from pgstead.facts.roles import LiveRoles, PgRoles
+from pgstead.facts.access import AccessRead
+from pgstead.facts.roles import LiveRoles
 from pgstead.operations.plan_notes import plan_note
 from pgstead.psql import Server, psql_commands
 from pgstead.sqlfiles import ident, render
 
 
 @operation()
-def databases(server: Server, databases: list[Database]):
+def databases(server: Server, databases: list[Database], access: AccessRead):
     """
     Ensure the declared databases exist, each created owned by its declared owner.
 
     + server: the `Server` to manage
     + databases: the declared databases; their owners must exist already
+    + access: the server's roles and databases, read once for the access role's steps
 
     Only creation happens here, because CREATE DATABASE cannot run inside a transaction; an
     existing database's owner, schemas, extensions and privileges are corrected by
@@ -30,9 +32,10 @@ def databases(server: Server, databases: list[Database]):
     .. code:: python
 
         databases.databases(name="Databases", server=server,
-                            databases=[Database("app", owner="app_owner")])
+                            databases=[Database("app", owner="app_owner")],
+                            access=AccessRead(server, users))
     """
-    live: LiveRoles | None = host.get_fact(PgRoles, server=server, wanted=())
+    live: LiveRoles | None = access.roles()
     existing = live.databases if live else {}
     missing = [db for db in databases if db.name not in existing]
     if not missing:

@@ -7,7 +7,7 @@ import hashlib
 from pyinfra import host, logger
 from pyinfra.api import QuoteString, StringCommand, operation
 
-from pgstead.facts.hba import LiveHba, PgHbaFile
+from pgstead.facts.access import AccessRead, LiveHba
 from pgstead.operations.plan_notes import plan_note
 from pgstead.psql import Server, psql_commands, psql_query
 from pgstead.sqlfiles import render
@@ -38,12 +38,14 @@ def _as_postgres(server: Server, script: str, path: str, **kwargs: object) -> St
 
 
 @operation()
-def pg_hba(server: Server, content: str):
+def pg_hba(server: Server, content: str, access: AccessRead):
     """
     Ensure the server's pg_hba.conf is exactly `content`, loaded by a reload.
 
     + server: the `Server` whose ``hba_file`` (from ``SHOW hba_file``) is managed
     + content: the whole file, from ``pgstead.render.pg_hba.render_pg_hba``
+    + access: the server's access state, read once for the access role's steps (nothing
+      before this step changes pg_hba.conf)
 
     The file is compared by sha256, so a converged host changes nothing. On a change the new
     text goes over stdin, the previous file is kept beside it as ``pg_hba.conf.pgstead-prev``,
@@ -55,9 +57,10 @@ def pg_hba(server: Server, content: str):
 
     .. code:: python
 
-        hba.pg_hba(name="pg_hba.conf", server=server, content=pg_hba_for(env))
+        hba.pg_hba(name="pg_hba.conf", server=server, content=pg_hba_for(env),
+                   access=AccessRead(server, users))
     """
-    live: LiveHba | None = host.get_fact(PgHbaFile, server=server)
+    live: LiveHba | None = access.hba()
     wanted = hashlib.sha256(content.encode("utf-8")).hexdigest()
     if live is not None and live.sha256 == wanted:
         host.noop(f"{server}: pg_hba.conf up to date")

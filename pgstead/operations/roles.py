@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable
 
 from psycopg import sql
 from pyinfra import host, logger
@@ -11,6 +10,7 @@ from pyinfra.api import QuoteString, StringCommand, operation
 
 from pgstead import scram
 from pgstead.config.model import User
+from pgstead.facts.access import AccessRead
 from pgstead.facts.roles import (
     LiveRole,
     LiveRoles,
@@ -120,17 +120,15 @@ def role_changes(user: User, live: LiveRole | None,
     return what, options
 
 
-def _wanted(users: Iterable[User]) -> tuple[tuple[str, str | None], ...]:
-    return tuple((u.name, u.valid_until) for u in users)
-
-
 @operation()
-def users(server: Server, users: list[User]):
+def users(server: Server, users: list[User], access: AccessRead):
     """
     Ensure the declared login roles exist with exactly the declared attributes and password.
 
     + server: the `Server` to manage
     + users: the declared users with ``state: present``
+    + access: the server's roles as read for these users (shared with the databases and
+      pg_hba steps, so read once)
 
     Each user gets LOGIN; SUPERUSER, CREATEROLE, CREATEDB, REPLICATION and BYPASSRLS only when
     its ``attributes`` list them, and they are removed otherwise. ``connection_limit`` and
@@ -148,9 +146,11 @@ def users(server: Server, users: list[User]):
 
     .. code:: python
 
-        roles.users(name="Login roles", server=Server(15, "main", 5432), users=env.users)
+        server = Server(15, "main", 5432)
+        roles.users(name="Login roles", server=server, users=env.users,
+                    access=AccessRead(server, env.users))
     """
-    live: LiveRoles | None = host.get_fact(PgRoles, server=server, wanted=_wanted(users))
+    live: LiveRoles | None = access.roles()
     to_set = _passwords_to_set(server, users, live)
     statements: list[str] = []
     for user in users:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from psycopg import sql
 from pyinfra import host, logger
-from pyinfra.api import StringCommand, operation
+from pyinfra.api import QuoteString, StringCommand, operation
 
 from pgstead import catalog, units
 from pgstead.facts.settings import LiveSetting, PgSettings
@@ -49,6 +49,41 @@ def _enumvals(known: dict[str, catalog.Parameter], name: str) -> tuple[str, ...]
     return param.enumvals if param else None
 
 
+# Runs as postgres, with the server's bin and config directories as $1 and $2 and the
+# statements on stdin: ALTER SYSTEM in a standalone backend (no postmaster, nothing listens),
+# which checks each value as a live server would and writes postgresql.auto.conf the same way.
+# A rejected value stops it (exit_on_error) and the file it started from is put back. It loads
+# no library, so a library's parameter is a placeholder, as before the library's first start.
+_STANDALONE = (
+    'set -e; umask 077; f="$("$1/postgres" -D "$2" -C data_directory)/postgresql.auto.conf"; '
+    'cp -p "$f" "$f.pgstead-prev"; '
+    'if "$1/postgres" --single -j -D "$2" -c exit_on_error=on -c shared_preload_libraries= '
+    '-c log_checkpoints=off -c log_statement=none postgres >/dev/null; then '
+    'rm "$f.pgstead-prev"; exit 0; fi; '
+    'mv "$f.pgstead-prev" "$f"; '
+    'echo "pgstead: the standalone backend failed (a rejected parameter, or the server '
+    'runs); postgresql.auto.conf is as before" >&2; exit 1'
+)
+
+
+def _write_then_start(server: Server, settings: dict[str, str]):
+    """Write `settings` into a stopped native cluster's postgresql.auto.conf, then start it.
+
+    It starts already running with them: no restart follows, whatever their context.
+    """
+    plan_note(server, *(f"{name}: -> {value} (before the server starts)"
+                        for name, value in settings.items()))
+    # RESET ALL first: the file ends up holding the declared parameters and nothing else.
+    statements = [render("alter_system_reset_all"),
+                  *(s for name, value in settings.items() for s in _set(name, value))]
+    # A standalone backend ends a statement at a semicolon followed by an empty line (-j).
+    script = "".join(f"{statement};\n\n" for statement in statements)
+    yield StringCommand("runuser", "-u", "postgres", "--", "sh", "-c", QuoteString(_STANDALONE),
+                        "pgstead-settings", server.bindir, QuoteString(server.config_dir),
+                        _stdin=script)
+    yield StringCommand("pg_ctlcluster", str(server.version), QuoteString(server.cluster), "start")
+
+
 @operation()
 def parameters(server: Server, settings: dict[str, str], restart_policy: str = "auto"):
     """
@@ -71,6 +106,9 @@ def parameters(server: Server, settings: dict[str, str], restart_policy: str = "
                             settings={"shared_buffers": "256MB", "log_connections": "on"})
     """
     live = host.get_fact(PgSettings, server=server, names=tuple(settings))
+    if live is None and server.native:
+        yield from _write_then_start(server, settings)
+        return
     rows = live.rows if live else {}
     known = catalog.parameters(server.version)
 
