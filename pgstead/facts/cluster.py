@@ -15,6 +15,18 @@ class ClusterState:
     running: bool
     owner: str
     data_directory: str
+    readable: bool = True
+
+
+# pg_lsclusters stops at the first cluster it cannot read (a configuration without a data
+# directory, say), hiding every other cluster; then each one is listed on its own, and one
+# that still fails is reported as unreadable instead of as missing.
+_LIST_EACH = (
+    'for conf in /etc/postgresql/*/*/postgresql.conf; do [ -e "$conf" ] || continue; '
+    'dir=${conf%/postgresql.conf}; name=${dir##*/}; version=${dir%/*}; version=${version##*/}; '
+    'pg_lsclusters --no-header "$version" "$name" 2>/dev/null '
+    '|| echo "$version $name unreadable"; done'
+)
 
 
 class PgClusters(FactBase):
@@ -26,12 +38,16 @@ class PgClusters(FactBase):
         return "pg_lsclusters"
 
     def command(self) -> str:
-        return "pg_lsclusters --no-header"
+        return f"pg_lsclusters --no-header 2>/dev/null || {{ {_LIST_EACH}; }}"
 
     def process(self, output: list[str]) -> list[ClusterState]:
         clusters = []
         for line in output:
             fields = line.split()
+            if len(fields) == 3 and fields[0].isdigit() and fields[2] == "unreadable":
+                clusters.append(ClusterState(int(fields[0]), fields[1], 0, False, "", "",
+                                             readable=False))
+                continue
             if len(fields) < 6 or not fields[0].isdigit():
                 continue
             version, name, port, status, owner, datadir = fields[:6]

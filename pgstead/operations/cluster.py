@@ -30,6 +30,12 @@ def cluster(version: int, cluster: str, port: int, locale: str = "C.UTF-8",
     """
     clusters = host.get_fact(PgClusters)
     current = next((c for c in clusters if (c.version, c.name) == (version, cluster)), None)
+    if current is not None and not current.readable:
+        raise OperationError(
+            f"cluster {version}/{cluster} exists but pg_lsclusters cannot read it "
+            f"(see `pg_lsclusters {version} {cluster}`): repair its configuration in "
+            f"/etc/postgresql/{version}/{cluster}/ or remove it, then run again"
+        )
     others = [c for c in clusters if c.port == port and c is not current]
     if others:
         other = others[0]
