@@ -6,6 +6,8 @@ import shlex
 
 BACKUP_PROGRAM = "/usr/local/sbin/pgstead-backup"
 RESTORE_PROGRAM = "/usr/local/sbin/pgstead-restore"
+# Sourced by the programs from their own directory, so it lives beside them.
+MESSAGES_LIBRARY = "/usr/local/sbin/pgstead-messages"
 
 
 def backup_config_path(env_name: str) -> str:

@@ -7,6 +7,7 @@ from pgstead.backup_files import backup_files
 from pgstead.config.model import Environment
 from pgstead.cron_entry import (
     BACKUP_PROGRAM,
+    MESSAGES_LIBRARY,
     RESTORE_PROGRAM,
     cron_file_path,
 )
@@ -31,6 +32,7 @@ def backups(env: Environment) -> None:
     service.running(name="cron runs", service="cron")
     planned = backup_files(env)
     managed_files(name=f"Backup programs, config, directory and schedule ({b.schedule})", entries=[
+        File(MESSAGES_LIBRARY, HOST_FILES / "pgstead-messages"),
         File(BACKUP_PROGRAM, HOST_FILES / "pgstead-backup", mode="755"),
         File(RESTORE_PROGRAM, HOST_FILES / "pgstead-restore", mode="755"),
         Directory("/etc/pgstead"),

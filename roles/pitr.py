@@ -8,6 +8,7 @@ from pyinfra.api import deploy
 from pgstead import PROJECT_ROOT
 from pgstead.backup_files import backup_files
 from pgstead.config.model import Environment
+from pgstead.cron_entry import MESSAGES_LIBRARY
 from pgstead.facts.cluster import PgClusters
 from pgstead.operations import pgbackrest, service
 from pgstead.operations.files import Directory, File, managed_files
@@ -22,7 +23,7 @@ from pgstead.pgbackrest_config import (
 )
 from pgstead.servers import server_for
 
-HOST_PROGRAM = PROJECT_ROOT / "pgstead" / "data" / "host" / "pgstead-pgbackrest"
+HOST_FILES = PROJECT_ROOT / "pgstead" / "data" / "host"
 
 
 def _data_directory(env: Environment) -> str:
@@ -40,7 +41,8 @@ def pitr(env: Environment) -> None:
     # cron and pgbackrest come with the install role's one apt transaction.
     service.running(name="cron runs", service="cron")
     managed_files(name=f"pgBackRest stanza config and repository {repo}", entries=[
-        File(PITR_PROGRAM, HOST_PROGRAM, mode="755"),
+        File(MESSAGES_LIBRARY, HOST_FILES / "pgstead-messages"),
+        File(PITR_PROGRAM, HOST_FILES / "pgstead-pgbackrest", mode="755"),
         Directory("/etc/pgbackrest"),
         Directory(STANZA_CONF_DIR),
         File(stanza_config_path(stanza), render_stanza_config(env, _data_directory(env)),
