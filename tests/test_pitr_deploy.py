@@ -15,7 +15,7 @@ import pytest
 
 from pgstead.cron_entry import backup_config_path, cron_file_path
 from pgstead.pgbackrest_config import stanza_config_path
-from tests.clusters import drop_cluster, free_port, show, sql
+from tests.clusters import drop_cluster, free_port, postmaster_start, show, sql
 from tests.conftest import enable_shop_backups
 from tests.pgstead_run import apply, dry, pyinfra
 from tests.test_backups_cli import pgstead
@@ -194,3 +194,27 @@ def test_pgbackrest_with_compose_is_refused_before_any_host_is_touched(pitr_env)
     assert run.returncode == 2, run.stdout + run.stderr
     assert "backups.method: pgbackrest needs a native cluster" in run.stdout + run.stderr
     assert not Path(stanza_config_path(pitr_env.name)).exists()
+
+
+def test_restart_policy_never_archives_only_after_the_owners_restart(pitr_env):
+    pitr_env.data["backups"]["method"] = "pg_dump"
+    pitr_env.data["postgres"]["restart_policy"] = "never"
+    pitr_env.write()
+    apply(pitr_env.path, pitr_env.state_dir)
+    started = postmaster_start(pitr_env.port)
+
+    pitr_env.data["backups"]["method"] = "pgbackrest"
+    pitr_env.write()
+    apply(pitr_env.path, pitr_env.state_dir)
+    assert postmaster_start(pitr_env.port) == started, "restart_policy: never restarted"
+    assert sql(pitr_env.port, "SELECT pending_restart FROM pg_settings "
+                              "WHERE name = 'archive_mode'") == "t"
+    assert pgbackrest_info(pitr_env.name)["db"], "the stanza was not created"
+    assert apply(pitr_env.path, pitr_env.state_dir).changed == []
+
+    subprocess.run(["pg_ctlcluster", "15", pitr_env.name, "restart"], check=True)
+    assert show(pitr_env.port, "archive_mode") == "on"
+    assert apply(pitr_env.path, pitr_env.state_dir).changed == []
+    proc = subprocess.run(["runuser", "-u", "postgres", "--", "pgbackrest",
+                           f"--stanza={pitr_env.name}", "check"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
