@@ -30,6 +30,12 @@ def parse_info(text: str) -> StanzaInfo | None:
                       backups=list(entry.get("backup", [])))
 
 
+def pgbackrest_command(stanza: str, *args: str) -> StringCommand:
+    """`pgbackrest --stanza=S ARGS` as postgres, the owner pgBackRest must run as."""
+    return StringCommand("runuser", "-u", "postgres", "--", "pgbackrest",
+                         QuoteString(f"--stanza={stanza}"), *args)
+
+
 class PgBackRestStanza(FactBase):
     """One stanza as seen in the repository at `repo_path` (the one the config will name, so a
     moved repository reads as "no stanza yet"); None where pgbackrest is not installed yet."""
@@ -39,11 +45,8 @@ class PgBackRestStanza(FactBase):
         return None
 
     def command(self, stanza: str, repo_path: str) -> StringCommand:
-        info = StringCommand(
-            "runuser", "-u", "postgres", "--", "pgbackrest",
-            QuoteString(f"--stanza={stanza}"), QuoteString(f"--repo1-path={repo_path}"),
-            "--output=json", "info",
-        )
+        info = pgbackrest_command(stanza, QuoteString(f"--repo1-path={repo_path}"),
+                                  "--output=json", "info")
         return StringCommand("if", "command", "-v", "pgbackrest", ">/dev/null;", "then", info,
                              ";", "else", "echo", "null;", "fi")
 

@@ -5,15 +5,10 @@ from __future__ import annotations
 from pyinfra import host
 from pyinfra.api import QuoteString, StringCommand, operation
 
-from pgstead.facts.pgbackrest import PgBackRestStanza
+from pgstead.facts.pgbackrest import PgBackRestStanza, pgbackrest_command
 from pgstead.operations.plan_notes import plan_note
 from pgstead.psql import Server, psql_query
 from pgstead.sqlfiles import render
-
-
-def _pgbackrest(stanza: str, *args: str) -> StringCommand:
-    return StringCommand("runuser", "-u", "postgres", "--", "pgbackrest",
-                         QuoteString(f"--stanza={stanza}"), *args)
 
 
 @operation()
@@ -41,10 +36,11 @@ def stanza(stanza: str, repo_path: str, server: Server):
         host.noop(f"stanza {stanza} exists in {repo_path} ({info.status})")
         return
     plan_note(server, f"pgBackRest stanza {stanza}: create in {repo_path}, then check")
-    yield _pgbackrest(stanza, "stanza-create")
+    yield pgbackrest_command(stanza, "stanza-create")
     archive_mode = psql_query(server, render("archive_mode"))
     yield StringCommand(
-        "if", "[", '"$(', archive_mode, ')"', "=", "on", "];", "then", _pgbackrest(stanza, "check"),
+        "if", "[", '"$(', archive_mode, ')"', "=", "on", "];", "then",
+        pgbackrest_command(stanza, "check"),
         ";", "else", "echo", QuoteString(f"{server}: archive_mode is not on until the server "
                                          f"restarts; run pgbackrest --stanza={stanza} check "
                                          "then"), ">&2;", "fi",
