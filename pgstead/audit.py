@@ -27,6 +27,7 @@ from pgstead.sqlfiles import literal, render
 LOCAL_HOST = "@local"
 _FILES = "pgstead:files"
 _UMASK = "pgstead:login-umask"
+_PUBLIC_USAGE = "public-usage|"
 _QUERY_FLAGS = ("-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", "postgres")
 # stat lines: "<octal mode> <owner> <path>"
 _STAT = "'%a %U %n'"
@@ -36,13 +37,19 @@ class AuditError(Exception):
     """A host whose state could not be read (unreachable, server down)."""
 
 
-def audit_command(server: Server, names: tuple[str, ...]) -> StringCommand:
-    """The one command that prints everything an audit of `server` needs."""
+def audit_command(server: Server, names: tuple[str, ...],
+                  databases: tuple[str, ...] = ()) -> StringCommand:
+    """The one command that prints everything an audit of `server` needs; `databases` are
+    read one psql each (a catalog is per database), a missing one printing nothing."""
     query = render("audit_live", names=literal(list(names)))
     psql = [*server.tool("psql"), *_QUERY_FLAGS, "-c", QuoteString(query),
             "-c", QuoteString(render("audit_log_directory"))]
     bits: list[object] = ["out=$(", *psql, ")", "||", "exit", "1;",
                           "printf", "'%s\\n'", '"$out";']
+    usage = QuoteString(render("audit_public_usage"))
+    for database in databases:
+        bits += [*server.tool("psql"), "-X", "-q", "-A", "-t", "-d", QuoteString(database),
+                 "-c", usage, "2>/dev/null;"]
     if server.native:
         bits += [
             "dir=$(printf", "'%s\\n'", '"$out"', "|", "tail", "-n", "1);",
@@ -63,6 +70,11 @@ def parse_live(lines: list[str], *, native: bool) -> Live:
     """A `Live` from the output of `audit_command`."""
     if not lines:
         raise AuditError("no output from the server")
+    public_usage = {}
+    for line in [line for line in lines if line.startswith(_PUBLIC_USAGE)]:
+        database, usage = line[len(_PUBLIC_USAGE):].rsplit("|", 1)
+        public_usage[database] = usage
+    lines = [line for line in lines if not line.startswith(_PUBLIC_USAGE)]
     data = json.loads(lines[0])
     log_dir_path = lines[1].strip() if len(lines) > 1 else ""
     stats: list[FileStat] = []
@@ -94,6 +106,7 @@ def parse_live(lines: list[str], *, native: bool) -> Live:
         log_dir=log_dir,
         log_files=tuple(s for s in stats if s is not log_dir),
         native=native,
+        public_usage=public_usage,
     )
 
 
@@ -145,10 +158,14 @@ def _names(env: Environment) -> tuple[str, ...]:
     return tuple(hardening.parameter_names(audited_environment(env)))
 
 
+def _databases(env: Environment) -> tuple[str, ...]:
+    return tuple(hardening.public_usage_databases(env))
+
+
 def audit_local(env: Environment) -> HostAudit:
     """Audit this machine directly."""
     server = server_for(env)
-    command = audit_command(server, _names(env)).get_raw_value()
+    command = audit_command(server, _names(env), _databases(env)).get_raw_value()
     proc = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=120,
                           check=False)
     if proc.returncode != 0:
@@ -161,8 +178,9 @@ def audit_local(env: Environment) -> HostAudit:
 class HardeningLive(FactBase):
     """The lines of `audit_command` on a host (for `pgstead audit --inventory`)."""
 
-    def command(self, server: Server, names: tuple[str, ...]) -> StringCommand:
-        return audit_command(server, names)
+    def command(self, server: Server, names: tuple[str, ...],
+                databases: tuple[str, ...] = ()) -> StringCommand:
+        return audit_command(server, names, databases)
 
     def process(self, output: list[str]) -> list[str]:
         return list(output)
@@ -182,7 +200,8 @@ def audit_inventory(env: Environment, inventory: str, only_host: str | None = No
                 audits.append(HostAudit(host.name, error="host unreachable"))
                 continue
             try:
-                lines = host.get_fact(HardeningLive, server=server, names=names)
+                lines = host.get_fact(HardeningLive, server=server, names=names,
+                                      databases=_databases(env))
             except PyinfraError as error:
                 audits.append(HostAudit(host.name, error=f"cannot read {server}: {error}"))
                 continue

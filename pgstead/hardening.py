@@ -29,7 +29,7 @@ Choices worth knowing:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pgstead import catalog, units
 from pgstead.config.findings import Findings
@@ -40,7 +40,14 @@ LOG_ROOT = "/var/log/postgresql"
 POSTGRES_HOME = "/var/lib/postgresql"  # Debian's home of the postgres OS user
 PROFILE_UMASK_LINE = "umask 077"
 LOG_LINE_PREFIX = "%m [%p] %q%u@%d app=%a client=%h "
-SSL_CIPHERS = "HIGH:!aNULL:!MD5:!3DES:!RC4:!SHA1"
+# TLS 1.2 suites with forward secrecy (ECDHE/DHE) and an AEAD cipher, named one by one so that
+# no OpenSSL alias can widen them; TLS 1.3 suites are all forward secret and not set here.
+SSL_CIPHERS = ":".join((
+    "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+    "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+    "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+    "DHE-RSA-AES256-GCM-SHA384", "DHE-RSA-CHACHA20-POLY1305", "DHE-RSA-AES128-GCM-SHA256",
+))
 DEFAULT_PGAUDIT_CLASSES = ("ddl", "role")
 STRICT_PGAUDIT_CLASSES = ("ddl", "role", "write")
 TCP_TYPES = {"host", "hostssl", "hostnossl", "hostgssenc", "hostnogssenc"}
@@ -105,6 +112,9 @@ class Live:
     log_dir: FileStat | None = None  # None: missing (or not looked at)
     log_files: tuple[FileStat, ...] = ()
     native: bool = True
+    # database -> whether PUBLIC may use its schema public: "yes", "no", "none" (no such
+    # schema); a database not read (absent) is missing from the map.
+    public_usage: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -121,7 +131,7 @@ Values = Callable[[Environment], dict[str, str]]
 @dataclass(frozen=True)
 class Control:
     name: str
-    area: str  # cluster | logging | authentication | tls | runtime | optional
+    area: str  # cluster | logging | authentication | access | tls | runtime | optional
     summary: str
     fix: str
     check: Callable[[Live, Environment], Verdict]
@@ -323,6 +333,26 @@ def _check_connection_limits(live: Live, env: Environment) -> Verdict:
     return Verdict(True, "every login role has one")
 
 
+TEMPLATE_DATABASE = "template1"
+
+
+def public_usage_databases(env: Environment) -> list[str]:
+    """The databases whose schema public PUBLIC may not use: the file's, and template1 (so
+    new databases start locked)."""
+    return [*(db.name for db in env.databases), TEMPLATE_DATABASE]
+
+
+def _check_public_usage(live: Live, env: Environment) -> Verdict:
+    wanted = public_usage_databases(env)
+    open_to_all = [db for db in wanted if live.public_usage.get(db) == "yes"]
+    unread = [db for db in wanted if db not in live.public_usage]
+    if open_to_all or unread:
+        shown = [f"PUBLIC uses public in {', '.join(open_to_all)}"] if open_to_all else []
+        shown += [f"not found: {', '.join(unread)}"] if unread else []
+        return Verdict(False, "; ".join(shown))
+    return Verdict(True, f"PUBLIC has no USAGE on public in {', '.join(wanted)}")
+
+
 def _check_pgaudit_log(live: Live, env: Environment) -> Verdict:
     row = live.settings.get("pgaudit.log")
     wanted = ",".join(pgaudit_classes(env))
@@ -418,11 +448,18 @@ CONTROLS: tuple[Control, ...] = (
             fix="declare connection_limit for each user (pgstead derives one from the budget "
                 "for declared users); ALTER ROLE ... CONNECTION LIMIT n for the others",
             check=_check_connection_limits),
+    # access
+    Control("public_schema_usage", "access", "PUBLIC may not use schema public in the file's "
+            "databases and template1; each database's declared users may",
+            fix="pgstead apply revokes USAGE ON SCHEMA public FROM PUBLIC there and grants it "
+                "to the declared users of each database",
+            check=_check_public_usage),
     # tls
     one_param("ssl_min_protocol_version", "tls", "TLS 1.2 at least (strict: TLS 1.3)",
               "TLSv1.2", "TLSv1.3", how="at_least",
               fix="pgstead apply sets it (tls.min_protocol may raise it)"),
-    one_param("ssl_ciphers", "tls", "TLS 1.2 ciphers limited to strong suites", SSL_CIPHERS),
+    one_param("ssl_ciphers", "tls", "TLS 1.2 suites only with forward secrecy (ECDHE/DHE) "
+              "and AES-GCM or ChaCha20-Poly1305", SSL_CIPHERS),
     _always_on("ssl_prefer_server_ciphers", "tls", "the server's cipher order wins"),
     # runtime
     _always_off("ignore_system_indexes", "runtime", "system indexes are used"),

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pgstead import catalog
+from pgstead import catalog, hardening
 from pgstead.backup_files import backup_files
 from pgstead.config.model import Environment, User
 from pgstead.desired_settings import desired_settings, tuned
 from pgstead.facts.cluster import HostResources
-from pgstead.grants_plan import plan_database
+from pgstead.grants_plan import plan_database, plan_template_public
 from pgstead.pgbackrest_config import (
     default_data_directory,
     render_stanza_config,
@@ -147,6 +147,7 @@ def render_roles_and_grants(env: Environment) -> str:
              f"{env.source.name}.", "", "## Login roles"]
     lines += [_user_line(u) for u in env.users] or ["(none declared)"]
     managed = [u.name for u in env.users if u.state == "present"]
+    lock_public = hardening.is_active(env, "public_schema_usage")
     for db in env.databases:
         lines += ["", f"## Database {db.name} (owner {db.owner})"]
         if db.schemas:
@@ -154,7 +155,11 @@ def render_roles_and_grants(env: Environment) -> str:
         if db.extensions:
             lines.append(f"extensions: {', '.join(db.extensions)}")
         lines.append("# Statements for a new database; on a live one only the difference runs.")
-        for statement in plan_database(db, env.users, managed, None):
+        for statement in plan_database(db, env.users, managed, None, lock_public=lock_public):
+            lines += [f"-- {statement.summary}", statement.sql.rstrip().rstrip(";") + ";"]
+    if lock_public:
+        lines += ["", "## Database template1 (so that new databases start locked)"]
+        for statement in plan_template_public(None):
             lines += [f"-- {statement.summary}", statement.sql.rstrip().rstrip(";") + ";"]
     return "\n".join(lines) + "\n"
 

@@ -72,14 +72,17 @@ def test_audit_reads_roles_and_files_not_the_file(env_file):
               "CREATE ROLE hand_made LOGIN PASSWORD 'a-legacy-md5-password'")
     log_dir = Path(f"/var/log/postgresql/15-{env_file.name}")
     log_dir.chmod(0o755)
+    assert line_of(audit(env_file).stdout, "public_schema_usage").split()[2] == "pass"
+    sql(port, "GRANT USAGE ON SCHEMA public TO PUBLIC", "template1")
     run = audit(env_file, "--format", "json")
     assert run.returncode == 1
     failed = sorted(c for c, s in statuses(run).items() if s == "fail")
-    assert failed == ["connection_limits", "log_directory", "no_md5"]
+    assert failed == ["connection_limits", "log_directory", "no_md5", "public_schema_usage"]
     text = audit(env_file).stdout
     assert "hand_made" in line_of(text, "no_md5") and "hand_made" in line_of(
         text, "connection_limits")
     assert "mode 0755" in line_of(text, "log_directory")
+    assert "PUBLIC uses public in template1" in line_of(text, "public_schema_usage")
     assert "a-legacy-md5-password" not in text + run.stdout
 
 
