@@ -17,8 +17,11 @@ from pgstead.desired_settings import desired_settings, tuned
 from pgstead.facts.cluster import HostResources
 from pgstead.grants_plan import plan_database, plan_template_public
 from pgstead.pgbackrest_config import (
+    MAIN_CONFIG,
     default_data_directory,
+    render_main_config,
     render_stanza_config,
+    repo_path,
     stanza_config_path,
     stanza_name,
     uses_pgbackrest,
@@ -228,6 +231,10 @@ def plan_files(env: Environment, *, memory_bytes: int | None = None,
         files.append(PlannedFile(f"pgbackrest/{stanza}.conf",
                                  render_stanza_config(env, default_data_directory(env)),
                                  stanza_config_path(stanza), "the pgBackRest stanza"))
+        files.append(PlannedFile("pgbackrest/pgbackrest.conf",
+                                 render_main_config(repo_path(env.backups)), MAIN_CONFIG,
+                                 "pgBackRest's main config (the repository `pgbackrest info` "
+                                 "lists)"))
     index = ["# Files pgstead would put on each host of this environment "
              f"({env.name}, from {env.source.name}).", "# plan file -> host path: what"]
     index += [f"{f.path} -> {f.host_path or '(listing)'}: {f.what}" for f in files]
