@@ -28,6 +28,7 @@ LOCAL_HOST = "@local"
 _FILES = "pgstead:files"
 _UMASK = "pgstead:login-umask"
 _PUBLIC_USAGE = "public-usage|"
+_PASSPHRASE = "pgstead:passphrase-file"
 _QUERY_FLAGS = ("-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", "postgres")
 # stat lines: "<octal mode> <owner> <path>"
 _STAT = "'%a %U %n'"
@@ -38,9 +39,11 @@ class AuditError(Exception):
 
 
 def audit_command(server: Server, names: tuple[str, ...],
-                  databases: tuple[str, ...] = ()) -> StringCommand:
+                  databases: tuple[str, ...] = (), passphrase_file: str | None = None
+                  ) -> StringCommand:
     """The one command that prints everything an audit of `server` needs; `databases` are
-    read one psql each (a catalog is per database), a missing one printing nothing."""
+    read one psql each (a catalog is per database), a missing one printing nothing; the
+    passphrase file is only stat'ed, never read."""
     query = render("audit_live", names=literal(list(names)))
     psql = [*server.tool("psql"), *_QUERY_FLAGS, "-c", QuoteString(query),
             "-c", QuoteString(render("audit_log_directory"))]
@@ -63,6 +66,9 @@ def audit_command(server: Server, names: tuple[str, ...],
             # A login shell reads the profile the hardening role writes.
             "runuser", "-l", "postgres", "-c", "umask", "2>/dev/null", "|", "tail", "-n", "1",
         ]
+        if passphrase_file:
+            bits += [";", "echo", _PASSPHRASE, ";", "stat", "-c", _STAT, "--",
+                     QuoteString(passphrase_file), "2>/dev/null", "||", "true"]
     return StringCommand(*bits)
 
 
@@ -79,13 +85,18 @@ def parse_live(lines: list[str], *, native: bool) -> Live:
     log_dir_path = lines[1].strip() if len(lines) > 1 else ""
     stats: list[FileStat] = []
     login_umask = None
+    passphrase = None
     section = ""
     for line in lines[2:]:
-        if line in (_FILES, _UMASK):
+        if line in (_FILES, _UMASK, _PASSPHRASE):
             section = line
-        elif section == _FILES and line.strip():
+        elif section in (_FILES, _PASSPHRASE) and line.strip():
             mode, owner, path = line.split(" ", 2)
-            stats.append(FileStat(path=path, mode=int(mode, 8), owner=owner))
+            stat = FileStat(path=path, mode=int(mode, 8), owner=owner)
+            if section == _FILES:
+                stats.append(stat)
+            else:
+                passphrase = stat
         elif section == _UMASK and line.strip():
             login_umask = line.strip()
     log_dir = next((s for s in stats if s.path == log_dir_path), None)
@@ -107,6 +118,9 @@ def parse_live(lines: list[str], *, native: bool) -> Live:
         log_files=tuple(s for s in stats if s is not log_dir),
         native=native,
         public_usage=public_usage,
+        superuser_connection_limit=data["superuser_connection_limit"],
+        ssl_key_header=data["ssl_key_header"],
+        passphrase_file=passphrase,
     )
 
 
@@ -162,10 +176,16 @@ def _databases(env: Environment) -> tuple[str, ...]:
     return tuple(hardening.public_usage_databases(env))
 
 
+def _passphrase_file(env: Environment) -> str | None:
+    return hardening.passphrase_file(env) if hardening.key_encrypted(
+        audited_environment(env)) else None
+
+
 def audit_local(env: Environment) -> HostAudit:
     """Audit this machine directly."""
     server = server_for(env)
-    command = audit_command(server, _names(env), _databases(env)).get_raw_value()
+    command = audit_command(server, _names(env), _databases(env),
+                            _passphrase_file(env)).get_raw_value()
     proc = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=120,
                           check=False)
     if proc.returncode != 0:
@@ -179,8 +199,9 @@ class HardeningLive(FactBase):
     """The lines of `audit_command` on a host (for `pgstead audit --inventory`)."""
 
     def command(self, server: Server, names: tuple[str, ...],
-                databases: tuple[str, ...] = ()) -> StringCommand:
-        return audit_command(server, names, databases)
+                databases: tuple[str, ...] = (), passphrase_file: str | None = None
+                ) -> StringCommand:
+        return audit_command(server, names, databases, passphrase_file)
 
     def process(self, output: list[str]) -> list[str]:
         return list(output)
@@ -201,7 +222,8 @@ def audit_inventory(env: Environment, inventory: str, only_host: str | None = No
                 continue
             try:
                 lines = host.get_fact(HardeningLive, server=server, names=names,
-                                      databases=_databases(env))
+                                      databases=_databases(env),
+                                      passphrase_file=_passphrase_file(env))
             except PyinfraError as error:
                 audits.append(HostAudit(host.name, error=f"cannot read {server}: {error}"))
                 continue

@@ -34,6 +34,10 @@ def access(env: Environment) -> None:
     if lock_public:
         grant_ops.template_public(name=f"Schema public in template1 of {server}",
                                   server=server)
+    if hardening.is_active(env, "superuser_connection_limit"):
+        role_ops.connection_limit(name=f"Connection limit of {hardening.SUPERUSER} on {server}",
+                                  server=server, role=hardening.SUPERUSER,
+                                  limit=hardening.superuser_connection_limit(env))
     if absent:
         role_ops.absent(name=f"Dropped roles on {server}", server=server, names=absent,
                         database_owners={db.name: db.owner for db in env.databases})

@@ -43,9 +43,11 @@ HARDENING_PARAMETERS = (
 
 @pytest.fixture(autouse=True)
 def _remove_log_directory(env_file):
-    # pg_dropcluster leaves a log directory outside the cluster's own directories alone.
+    # pg_dropcluster leaves a log directory outside the cluster's own directories alone, and
+    # the passphrase file of a strict server.
     yield
     shutil.rmtree(f"/var/log/postgresql/15-{env_file.name}", ignore_errors=True)
+    Path(f"/etc/pgstead/tls/15-{env_file.name}.passphrase").unlink(missing_ok=True)
 
 
 def declare_app(env_file, tls: bool = True) -> None:
@@ -398,7 +400,25 @@ def test_strict_tightens_the_baseline(env_file):
     assert show(port, "ssl_min_protocol_version") == "TLSv1.3"
     with pytest.raises(ssl.SSLError):
         handshake(port, client_context(ssl.TLSVersion.TLSv1_2))
+    refused = s_client(port, "-tls1_2")
+    assert refused.returncode != 0 and "protocol version" in refused.stderr, refused.stderr
     assert handshake(port, client_context(ssl.TLSVersion.TLSv1_3)) == "TLSv1.3"
+    # set_user: installed from Debian's package and preloaded, so escalation is logged.
+    installed = subprocess.run(["dpkg-query", "-W", "-f", "${db:Status-Status}",
+                                "postgresql-15-set-user"], capture_output=True, text=True)
+    assert installed.stdout == "installed"
+    libraries = {lib.strip() for lib in show(port, "shared_preload_libraries").split(",")}
+    assert {"passwordcheck", "auth_delay", "set_user"} <= libraries
+    # The superuser gets a connection limit: backups.jobs (2) + 2, then 2 + 3 + 1.
+    assert sql(port, "SELECT rolconnlimit FROM pg_roles WHERE rolname = 'postgres'") == "10"
+    # The key is encrypted at rest; the server reads the passphrase from root's file.
+    key = Path(f"/etc/postgresql/15/{env_file.name}/server.key")
+    assert key.read_text().startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    passphrase = Path(f"/etc/pgstead/tls/15-{env_file.name}.passphrase")
+    st = passphrase.stat()
+    assert (stat.S_IMODE(st.st_mode), pwd.getpwuid(st.st_uid).pw_name) == (0o440, "root")
+    assert show(port, "ssl_passphrase_command") == f"cat {passphrase}"
+    assert show(port, "ssl_passphrase_command_supports_reload") == "on"
 
 
 # ---- the controls table, pure logic ---------------------------------------------------------
@@ -461,3 +481,31 @@ def test_pgaudit_and_set_user_are_installed_preloaded_and_audit_logs(env_file):
     with connect(env_file, sslmode="disable") as conn:
         conn.execute("CREATE TABLE hard_audited (id int)")
     wait_for_log(env_file, r"AUDIT: SESSION,\d+,\d+,DDL,CREATE TABLE")
+
+
+def test_the_schema_names_every_control_for_opt_out():
+    import json
+
+    from tests.pgstead_run import ROOT
+
+    schema = json.loads((ROOT / "schemas" / "environment.schema.json").read_text())
+    hardening_schema = schema["properties"]["hardening"]
+    names = hardening_schema["properties"]["opt_out"]["items"]["properties"]["control"]["enum"]
+    assert tuple(names) == hardening.CONTROL_NAMES
+    assert ("Controls: " + ", ".join(hardening.CONTROL_NAMES) + ".") in \
+        hardening_schema["description"]
+
+
+def test_strict_controls_follow_the_level_and_the_file(tmp_path, monkeypatch):
+    baseline = _environment(tmp_path, monkeypatch, "").environment
+    strict_env = _environment(tmp_path, monkeypatch, "hardening: {level: strict}\n").environment
+    assert not hardening.is_active(baseline, "superuser_connection_limit")
+    assert not hardening.is_active(baseline, "set_user")
+    assert hardening.is_active(strict_env, "superuser_connection_limit")
+    assert hardening.is_active(strict_env, "set_user")
+    assert hardening.superuser_connection_limit(strict_env) == strict_env.backups.jobs + 8
+    # No TLS, no key to encrypt.
+    assert not hardening.is_active(strict_env, "ssl_key_encrypted")
+    without = _environment(tmp_path, monkeypatch,
+                           "hardening: {level: strict, set_user: false}\n").environment
+    assert not hardening.is_active(without, "set_user")
