@@ -119,6 +119,7 @@ class Live:
     superuser_connection_limit: int | None = None  # rolconnlimit of postgres
     ssl_key_header: str | None = None  # first line of the server's key file (never the key)
     passphrase_file: FileStat | None = None  # None: missing (or not looked at)
+    wal: tuple[str, str] | None = None  # (where pg_wal resolves, the wanted dir resolved)
 
 
 @dataclass(frozen=True)
@@ -414,6 +415,13 @@ def _check_public_usage(live: Live, env: Environment) -> Verdict:
     return Verdict(True, f"PUBLIC has no USAGE on public in {', '.join(wanted)}")
 
 
+def _check_wal_directory(live: Live, env: Environment) -> Verdict:
+    if live.wal is None:
+        return Verdict(False, "pg_wal not read")
+    where, wanted = live.wal
+    return Verdict(where == wanted, f"pg_wal -> {where}")
+
+
 def _check_pgaudit_log(live: Live, env: Environment) -> Verdict:
     row = live.settings.get("pgaudit.log")
     wanted = ",".join(pgaudit_classes(env))
@@ -545,6 +553,13 @@ CONTROLS: tuple[Control, ...] = (
     one_param("post_auth_delay", "runtime", "no delay after authentication (a debugging aid)",
               "0"),
     # optional
+    Control("wal_directory", "optional", "WAL lives in postgres.wal_directory, outside the "
+            "data directory",
+            fix="set when pgstead creates the cluster (pg_createcluster -- --waldir); for an "
+                "existing cluster, move pg_wal there by hand and link it",
+            check=_check_wal_directory, native_only=True,
+            wanted=lambda env: env.postgres.wal_directory is not None,
+            compose_reason="a container keeps its WAL in its volume"),
     Control("pgaudit", "optional", "pgaudit logs the chosen statement classes",
             fix="pgstead apply installs postgresql-<v>-pgaudit, preloads pgaudit (restart) "
                 "and sets pgaudit.log",

@@ -10,6 +10,7 @@ from pgstead.config.sections_check import (
     check_backups,
     check_compose,
     check_tls,
+    check_wal_directory,
     warn_exposed_without_tls,
 )
 from pgstead.config.settings_check import check_settings
@@ -22,6 +23,7 @@ _CHECKS = (
     check_tls,
     check_hba,
     check_backups,
+    check_wal_directory,
     check_settings,
     check_connection_budget,
     warn_exposed_without_tls,
