@@ -3,8 +3,8 @@
 from pyinfra import host, logger
 from pyinfra.api import deploy
 
-from pgstead import hardening
 from pgstead.config.model import Environment
+from pgstead.desired import hardening
 from pgstead.operations import tls as tls_ops
 from pgstead.operations.files import Directory, File, managed_files
 from pgstead.pki import (
@@ -19,7 +19,7 @@ from pgstead.pki.encrypted_key import ensure_encrypted_key
 from pgstead.pki.locations import pki_dir
 from pgstead.pki.pem import load_certificate, load_private_key, same_public_key
 from pgstead.pki.sans import LOCALHOST_SANS
-from pgstead.servers import server_for
+from pgstead.server.select import server_for
 
 LOCAL_HOST = "@local"
 

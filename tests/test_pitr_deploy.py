@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from pgstead.cron_entry import backup_config_path, cron_file_path
-from pgstead.pgbackrest_config import MAIN_CONFIG, stanza_config_path
+from pgstead.render.cron import backup_config_path, cron_file_path
+from pgstead.render.pgbackrest import MAIN_CONFIG, stanza_config_path
 from tests.clusters import drop_cluster, free_port, postmaster_start, show, sql, worker_ports
 from tests.conftest import EnvFile, base_environment, enable_shop_backups
 from tests.pgstead_run import apply, dry, pyinfra

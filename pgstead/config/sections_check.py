@@ -8,9 +8,10 @@ import posixpath
 from pgstead.config.cron import cron_problem
 from pgstead.config.findings import Findings
 from pgstead.config.raw import by_name, section, strings, text, tls_required
-from pgstead.pgbackrest_config import ARCHIVE_PARAMETERS
 
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
+# The parameters pgstead derives for WAL archiving; a file setting them itself would fight it.
+ARCHIVE_PARAMETERS = ("archive_mode", "archive_command", "archive_library")
 
 
 def check_compose(document: dict, findings: Findings) -> None:
@@ -106,3 +107,18 @@ def check_wal_directory(document: dict, findings: Findings) -> None:
         findings.error(("postgres", "wal_directory"), f"{wal} overlaps the data directory "
                        f"{data}: give a directory on another volume, such as "
                        f"/srv/wal/{version}/{cluster}")
+
+
+def check_opt_outs(document: dict, findings: Findings) -> None:
+    """A control opted out twice (the schema checks names and the required reason)."""
+    raw = document.get("hardening") if isinstance(document, dict) else None
+    opt_out = raw.get("opt_out") if isinstance(raw, dict) else None
+    seen: set[str] = set()
+    for index, item in enumerate(opt_out if isinstance(opt_out, list) else []):
+        name = item.get("control") if isinstance(item, dict) else None
+        if not isinstance(name, str):
+            continue
+        if name in seen:
+            findings.error(("hardening", "opt_out", index, "control"),
+                           f"{name} is opted out twice: keep one entry with its reason")
+        seen.add(name)

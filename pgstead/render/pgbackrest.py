@@ -1,8 +1,9 @@
-"""What `backups.method: pgbackrest` puts on a host, rendered from the Environment. Pure.
+"""The files `backups.method: pgbackrest` puts on a host, rendered from the Environment. Pure.
 
 One pgBackRest stanza per native cluster, named after the cluster, with its own file in
-pgBackRest's include directory (so several clusters coexist), its repository under
-`backups.dir`, and the archive settings that feed it WAL.
+pgBackRest's include directory (so several clusters coexist) and its repository under
+`backups.dir`. The archive settings that feed it WAL are desired state:
+pgstead.desired.archive.
 
 pgBackRest's main config holds the repository in [global] too, so that an operator's plain
 `pgbackrest info` (no --stanza) lists the stanzas instead of "No stanzas exist". pgstead owns
@@ -27,8 +28,6 @@ PITR_PROGRAM = "/usr/local/sbin/pgstead-pgbackrest"
 SOCKET_DIR = "/var/run/postgresql"
 # pgBackRest's names for the file's compression choices.
 COMPRESS_TYPES = {"zstd": "zst", "gzip": "gz", "none": "none"}
-# The parameters pgstead derives for WAL archiving; a file setting them itself would fight it.
-ARCHIVE_PARAMETERS = ("archive_mode", "archive_command", "archive_library")
 
 
 def uses_pgbackrest(env: Environment) -> bool:
@@ -91,15 +90,6 @@ def render_main_config(repo: str) -> str:
         "[global]",
         f"repo1-path={repo}",
     ]) + "\n"
-
-
-def archive_settings(env: Environment) -> dict[str, str]:
-    """Server parameters that push every finished WAL segment into the stanza's repository."""
-    if not uses_pgbackrest(env):
-        return {}
-    stanza = shlex.quote(stanza_name(env))
-    return {"archive_mode": "on",
-            "archive_command": f"pgbackrest --stanza={stanza} archive-push %p"}
 
 
 def render_program_config(env: Environment) -> str:
