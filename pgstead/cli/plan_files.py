@@ -190,6 +190,9 @@ def render_tls_plan(env: Environment) -> str:
         *[f"  {host}: ready certificate {pair.cert}" for host, pair in t.host_certs.items()],
         f"Installed in {where}: server.crt (0644), server.key (0600), root.crt (0644), "
         "owned by postgres",
+        *([f"server.key encrypted at rest; its passphrase in {hardening.passphrase_file(env)} "
+           "(0440 root:postgres), read by ssl_passphrase_command"]
+          if hardening.key_encrypted(env) else []),
     ]) + "\n"
 
 
