@@ -437,3 +437,43 @@ def test_strict_key_is_encrypted_at_rest_and_a_renewal_reloads_it(tls_env):
     finally:
         passphrase_file.unlink(missing_ok=True)
         shutil.rmtree(log_dir, ignore_errors=True)
+
+
+def test_a_running_baseline_server_switched_to_strict_serves_its_encrypted_key(tls_env):
+    enable_tls(tls_env)
+    deploy(tls_env)
+    before = served_certificate(tls_env.port)
+    tls_env.data["hardening"] = {"level": "strict", "pgaudit": {"enabled": False}}
+    tls_env.write()
+    passphrase_file = Path(f"/etc/pgstead/tls/15-{tls_env.name}.passphrase")
+    try:
+        assert deploy(tls_env).changed
+        assert (config_dir(tls_env) / "server.key").read_bytes().startswith(
+            b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+        # The same certificate, now served from the encrypted key after the switch.
+        assert fingerprint(served_certificate(tls_env.port)) == fingerprint(before)
+        with connect(tls_env, pki(tls_env) / "ca.crt") as conn:
+            assert conn.execute("SELECT version FROM pg_stat_ssl "
+                                "WHERE pid = pg_backend_pid()").fetchone() == ("TLSv1.3",)
+        assert deploy(tls_env).changed == []
+        # A reload alone (no restart) decrypts it again without complaint: the command
+        # supports reload (else the server would log that the key cannot be reloaded).
+        log_dir = Path(f"/var/log/postgresql/15-{tls_env.name}")
+
+        def logged() -> str:
+            return "".join(p.read_text(errors="replace") for p in sorted(log_dir.iterdir()))
+
+        seen, started = logged(), postmaster_start(tls_env.port)
+        subprocess.run(["pg_ctlcluster", "15", tls_env.name, "reload"], check=True)
+        deadline = time.monotonic() + 30
+        while logged().count("received SIGHUP") <= seen.count("received SIGHUP"):
+            assert time.monotonic() < deadline, "the reload never reached the server log"
+            time.sleep(0.2)
+        with connect(tls_env, pki(tls_env) / "ca.crt") as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        after = logged()[len(seen):]
+        assert "private key" not in after and "passphrase" not in after, after
+        assert postmaster_start(tls_env.port) == started
+    finally:
+        passphrase_file.unlink(missing_ok=True)
+        shutil.rmtree(f"/var/log/postgresql/15-{tls_env.name}", ignore_errors=True)
