@@ -161,6 +161,11 @@ def render_roles_and_grants(env: Environment) -> str:
         lines.append("# Statements for a new database; on a live one only the difference runs.")
         for statement in plan_database(db, env.users, managed, None, lock_public=lock_public):
             lines += [f"-- {statement.summary}", statement.sql.rstrip().rstrip(";") + ";"]
+    if hardening.is_active(env, "superuser_connection_limit"):
+        lines += ["", f"## Role {hardening.SUPERUSER}",
+                  f"connection limit {hardening.superuser_connection_limit(env)} "
+                  "(ALTER ROLE ... CONNECTION LIMIT; what backups, the exporter and an operator "
+                  "need)"]
     if lock_public:
         lines += ["", "## Database template1 (so that new databases start locked)"]
         for statement in plan_template_public(None):
