@@ -43,19 +43,42 @@ class ConnectionInfo:
     ssl_key: Path | None
     pool_size: int
 
+    @property
+    def on_socket(self) -> bool:
+        """A Unix-socket directory (libpq's rule: a host starting with '/')."""
+        return self.host.startswith("/")
+
     def database_url(self, *, show_secrets: bool = False) -> str:
         credentials = quote(self.user, safe="")
         if self.password is not None:
             credentials += ":" + (quote(self.password.reveal(), safe="") if show_secrets
                                   else MASK)
-        host = f"[{self.host}]" if ":" in self.host else self.host
         params = [("sslmode", self.ssl_mode)]
+        if self.on_socket:  # the directory goes in host=; the authority keeps only the port
+            host = ""
+            params.insert(0, ("host", self.host))
+        else:
+            host = f"[{self.host}]" if ":" in self.host else self.host
         params += [(key, str(path)) for key, path in (
             ("sslrootcert", self.ssl_root_cert), ("sslcert", self.ssl_cert),
             ("sslkey", self.ssl_key)) if path is not None]
         query = "&".join(f"{key}={quote(value, safe='/')}" for key, value in params)
         return (f"postgresql://{credentials}@{host}:{self.port}/"
                 f"{quote(self.database, safe='')}?{query}")
+
+    def connect_kwargs(self) -> dict[str, str | int]:
+        """Keyword arguments for psycopg.connect: the password travels as a keyword, never in
+        a command line or a URL that could be printed."""
+        out: dict[str, str | int] = {"host": self.host, "port": self.port,
+                                     "dbname": self.database, "user": self.user,
+                                     "sslmode": self.ssl_mode}
+        for key, path in (("sslrootcert", self.ssl_root_cert), ("sslcert", self.ssl_cert),
+                          ("sslkey", self.ssl_key)):
+            if path is not None:
+                out[key] = str(path)
+        if self.password is not None:
+            out["password"] = self.password.reveal()
+        return out
 
     def variables(self, *, show_secrets: bool = False) -> dict[str, str]:
         """The variables, in the order they are printed; the password masked unless asked."""
@@ -106,14 +129,16 @@ def _user(env: Environment, name: str) -> User:
 
 def connection_info(env: Environment, user_name: str, host: str | None = None) -> ConnectionInfo:
     user = _user(env, user_name)
-    tls = env.tls.enabled
+    host = host or default_host(env)
+    # TLS does not apply on a Unix socket (libpq never negotiates it there): say so plainly.
+    tls = env.tls.enabled and not host.startswith("/")
     cert = key = None
     if tls and user.auth == "cert":
         cert, key = client_cert_paths(pki_dir(env), user.name)
     return ConnectionInfo(
         user=user.name,
         password=user.password,
-        host=host or default_host(env),
+        host=host,
         port=env.postgres.port,
         database=user.database,
         ssl_mode="verify-full" if tls else "disable",

@@ -72,7 +72,7 @@ def import_sqlite(conn: psycopg.Connection, options: ImportOptions,
 def select_tables(tables: dict[str, src.SourceTable], only: tuple[str, ...],
                   exclude: tuple[str, ...]) -> tuple[list[str], list[str]]:
     """(tables to import, tables left out and why), refusing names the file lacks."""
-    unknown = sorted(set(only) | set(exclude) - set(tables))
+    unknown = sorted((set(only) | set(exclude)) - set(tables))
     if unknown:
         raise ImportRefused(f"no table {', '.join(map(repr, unknown))} in the SQLite file "
                             f"(it has: {', '.join(tables) or 'none'})")
