@@ -51,6 +51,7 @@ class ColumnConversion:
     target_norm: Converter | None  # value read back -> comparable form
     read_type: str  # the type psycopg reads the binary COPY column back as
     description: str  # what is done to the values, for the report ('' when nothing)
+    read_as_text: bool = False  # read back as ::text (JSON: its null is not SQL's NULL)
 
 
 def _null_safe(function: Converter) -> Converter:
@@ -320,10 +321,9 @@ def plan_conversion(column: TargetColumn, declared_source: str,
         norm = _null_safe(lambda v: v.rstrip(" ")) if base == "bpchar" else None
         return ColumnConversion(_null_safe(text_converter(limit)), norm, norm, "text", "")
     if base in ("json", "jsonb"):
-        return ColumnConversion(_null_safe(to_json_text),
-                                _null_safe(lambda v: canonical_json(json.loads(v))),
-                                _null_safe(canonical_json), base,
-                                f"JSON text -> {base} (validated)")
+        norm = _null_safe(lambda v: canonical_json(json.loads(v)))
+        return ColumnConversion(_null_safe(to_json_text), norm, norm, "text",
+                                f"JSON text -> {base} (validated)", read_as_text=True)
     if base == "bytea":
         return ColumnConversion(_null_safe(to_bytes), None, None, "bytea",
                                 "" if "blob" in source else f"{source} -> bytea")

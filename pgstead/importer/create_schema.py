@@ -52,9 +52,13 @@ def postgres_type(declared: str) -> str:
 
 
 def default_expression(column: SourceColumn) -> sql.Composable | None:
-    """Number and string literals and CURRENT_TIMESTAMP/DATE carry over; other defaults
-    (SQLite functions) do not."""
+    """Number and string literals (0/1 as false/true for a boolean) and CURRENT_TIMESTAMP
+    or CURRENT_DATE carry over; other defaults (SQLite functions) do not."""
     text = (column.default or "").strip()
+    if postgres_type(column.declared) == "boolean":
+        word = text.strip("'").lower()
+        return {"1": sql.SQL("true"), "true": sql.SQL("true"), "0": sql.SQL("false"),
+                "false": sql.SQL("false")}.get(word)
     if _NUMBER.match(text):
         return sql.SQL(text)
     quoted = _QUOTED.match(text)

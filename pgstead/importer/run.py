@@ -59,6 +59,9 @@ def import_sqlite(conn: psycopg.Connection, options: ImportOptions,
         db = sqlite3.connect(snapshot.path)
         try:
             _transaction(conn, db, options, progress, report)
+        except psycopg.Error as error:
+            conn.rollback()
+            raise ImportRefused(f"the server refused: {_diagnosis(error)}") from None
         except BaseException:
             conn.rollback()
             raise
@@ -133,9 +136,13 @@ def _transaction(conn: psycopg.Connection, db: sqlite3.Connection, options: Impo
         for plan, table, expected in zip(plans, report.tables, sums, strict=True):
             begun = time.monotonic()
             _prove(cur, db, plan, expected)
-            table.sequences = _advance_sequences(cur, plan)
             table.foreign_keys = _foreign_key_checks(plan, reattach, loose)
             table.verify_seconds = time.monotonic() - begun
+        # Last, once everything is proved: setval is not undone by a rollback.
+        for plan, table in zip(plans, report.tables, strict=True):
+            begun = time.monotonic()
+            table.sequences = _advance_sequences(cur, plan, set_them=not options.dry_run)
+            table.verify_seconds += time.monotonic() - begun
     if options.dry_run:
         conn.rollback()
     else:
@@ -175,8 +182,9 @@ def _empty_targets(conn: psycopg.Connection, plans: list[TablePlan],
     if not truncate:
         raise ImportRefused(f"target tables already hold rows: {', '.join(labels)} "
                             "(--truncate empties them first, inside the same transaction)")
+    # All the import's tables at once: one referencing another cannot be emptied alone.
     conn.execute(sql.SQL("TRUNCATE {}").format(
-        sql.SQL(", ").join(sql.Identifier(*p.target.qualified) for p in holding)))
+        sql.SQL(", ").join(sql.Identifier(*p.target.qualified) for p in plans)))
     return labels
 
 
@@ -270,17 +278,23 @@ def _load(cur: psycopg.Cursor, db: sqlite3.Connection, plan: TablePlan, write: b
                 if number % EVERY == 0:
                     progress.rows_done(plan.label, number)
     except psycopg.Error as error:
-        diag = error.diag
-        detail = "; ".join(filter(None, (diag.message_primary, diag.message_detail,
-                                         diag.context)))
-        raise ImportRefused(f"{plan.label}: the server refused a row: {detail}") from None
+        raise ImportRefused(f"{plan.label}: the server refused a row: "
+                            f"{_diagnosis(error)}") from None
     return checksum
+
+
+def _diagnosis(error: psycopg.Error) -> str:
+    diag = error.diag
+    return "; ".join(filter(None, (diag.message_primary, diag.message_detail,
+                                   diag.message_hint, diag.context))) or str(error)
 
 
 def _target_rows(cur: psycopg.Cursor, plan: TablePlan) -> Iterator[tuple]:
     """The table's rows as the server holds them, normalised, over a binary COPY."""
     statement = sql.SQL("COPY (SELECT {} FROM {}) TO STDOUT (FORMAT BINARY)").format(
-        sql.SQL(", ").join(sql.Identifier(c.target.name) for c in plan.columns),
+        sql.SQL(", ").join(sql.Identifier(c.target.name)
+                           + sql.SQL("::text" if c.conversion.read_as_text else "")
+                           for c in plan.columns),
         sql.Identifier(*plan.target.qualified))
     normalise = normaliser(c.conversion.target_norm for c in plan.columns)
     with cur.copy(statement) as copy:
@@ -356,9 +370,11 @@ def _differing_columns(cur: psycopg.Cursor, db: sqlite3.Connection, plan: TableP
     return f"differs in {', '.join(columns)}"
 
 
-def _advance_sequences(cur: psycopg.Cursor, plan: TablePlan) -> dict[str, int]:
+def _advance_sequences(cur: psycopg.Cursor, plan: TablePlan,
+                       set_them: bool) -> dict[str, int]:
     """Set every serial or identity sequence of a loaded column past the column's maximum
-    (and past SQLite's AUTOINCREMENT high-water mark), then check that it is."""
+    (and past SQLite's AUTOINCREMENT high-water mark), then check that it is; or (a dry
+    run, since sequences ignore rollbacks) only say what each would give next."""
     out = {}
     for column in plan.columns:
         sequence = column.target.sequence
@@ -371,6 +387,9 @@ def _advance_sequences(cur: psycopg.Cursor, plan: TablePlan) -> dict[str, int]:
             largest = max(filter(None.__ne__, (largest, plan.source.sequence_value)),
                           default=None)
         if largest is None:
+            continue
+        if not set_them:
+            out[column.target.name] = largest + 1
             continue
         cur.execute("SELECT setval(%s::regclass, %s)", (sequence, largest))
         last, step = cur.execute(
