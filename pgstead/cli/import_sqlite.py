@@ -14,10 +14,10 @@ from pathlib import Path
 import click
 import psycopg
 
+from pgstead.cli.connection_info import ConnectionInfoError, connection_info
 from pgstead.cli.failures import EXIT_FAILURE
 from pgstead.config.load import load_environment
 from pgstead.config.model import Environment
-from pgstead.connection_info import ConnectionInfoError, connection_info
 from pgstead.importer.errors import ImportRefused
 from pgstead.importer.progress import StreamProgress
 from pgstead.importer.run import ImportOptions, import_sqlite
