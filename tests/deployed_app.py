@@ -18,7 +18,7 @@ from tests.conftest import EnvFile, base_environment
 from tests.pgstead_run import ROOT, apply
 
 OWNER_PW = "imp0rt-Owner-pw-x7'\"q"  # quotes: must survive every hand-off untouched
-RW_PW = "imp0rt-rw-pw-Kd3-spaces here"
+RW_PW = "imp0rt-rw 'pw' $HOME #x \\ \"dq\""  # every character an env file trips on
 SECRETS = {"T_IMPORT_OWNER_PW": OWNER_PW, "T_IMPORT_RW_PW": RW_PW}
 
 
