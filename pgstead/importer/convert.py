@@ -224,10 +224,11 @@ _UNIT_STEP = {"s": timedelta(seconds=1), "ms": timedelta(milliseconds=1),
               "us": timedelta(microseconds=1)}
 
 
-def time_converter(base: str, unit: str) -> Converter:
+def time_converter(base: str, unit: str, precision: int = 6) -> Converter:
     step = _UNIT_STEP[unit]
+    grain = 10 ** (6 - precision) if base != "date" and 0 <= precision < 6 else 1
 
-    def instant(value: object) -> datetime:
+    def parse(value: object) -> datetime:
         """An aware (from epoch numbers) or naive (from ISO text without offset) datetime."""
         if isinstance(value, str):
             text = value.strip()
@@ -245,6 +246,15 @@ def time_converter(base: str, unit: str) -> Converter:
                 raise ConversionError(f"{value} epoch {_UNIT_NAMES[unit]} is out of "
                                       "range") from None
         raise _fail(value, "a date or time")
+
+    def precise(value: object) -> datetime:
+        moment = parse(value)
+        if moment.microsecond % grain:
+            raise ConversionError(f"{_shown(value)} has more than {precision} fractional "
+                                  "digits, which the column would round away")
+        return moment
+
+    instant = precise if grain > 1 else parse
 
     if base == "timestamptz":
         def to_timestamptz(value: object) -> datetime:
@@ -335,5 +345,6 @@ def plan_conversion(column: TargetColumn, declared_source: str,
     extent, numbers, texts = time_stats or (None, 0, 0)
     unit = epoch_unit(extent)
     norm = _null_safe(utc_microseconds) if base == "timestamptz" else None
-    return ColumnConversion(_null_safe(time_converter(base, unit)), norm, norm, base,
+    precision = column.typmod if base != "date" and column.typmod >= 0 else 6
+    return ColumnConversion(_null_safe(time_converter(base, unit, precision)), norm, norm, base,
                             _time_description(base, unit, extent, numbers, texts))
