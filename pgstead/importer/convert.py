@@ -57,6 +57,7 @@ class ColumnConversion:
 def _null_safe(function: Converter) -> Converter:
     def convert(value: object) -> object:
         return None if value is None else function(value)
+    convert.__wrapped__ = function  # the hot loops test for None inline and call this
     return convert
 
 
@@ -133,8 +134,13 @@ def to_float(value: object) -> float:
     raise _fail(value, "a number")
 
 
-def to_single(value: float) -> float:
-    return struct.unpack("f", struct.pack("f", value))[0]
+def to_single(value: float) -> float | str:
+    return "NaN" if value != value else struct.unpack("f", struct.pack("f", value))[0]
+
+
+def nan_marked(value: float) -> float | str:
+    """NaN is not equal to itself, so it could never compare equal: a marker instead."""
+    return "NaN" if value != value else value
 
 
 def text_converter(max_length: int | None) -> Converter:
@@ -169,21 +175,32 @@ def to_bytes(value: object) -> bytes:
     raise _fail(value, "a blob")
 
 
-def to_json_text(value: object) -> str:
+class JsonText(str):
+    """JSON text as the app wrote it (what the server is sent), with its canonical form
+    from the one parse that validated it (what the checksum compares)."""
+
+    __slots__ = ("canonical",)
+
+
+def to_json_text(value: object) -> JsonText:
     if isinstance(value, bytes):
         value = value.decode("utf-8", errors="strict")
     if isinstance(value, str):
         try:
-            json.loads(value)
+            parsed = json.loads(value)
         except ValueError:
             raise _fail(value, "JSON") from None
         if "\\u0000" in value:
             raise ConversionError(f"{_shown(value)} holds \\u0000, which PostgreSQL JSON "
                                   "cannot")
-        return value
-    if type(value) is int or (type(value) is float and math.isfinite(value)):
-        return json.dumps(value)
-    raise _fail(value, "JSON")
+        text = JsonText(value)
+    elif type(value) is int or (type(value) is float and math.isfinite(value)):
+        parsed = value
+        text = JsonText(json.dumps(value))
+    else:
+        raise _fail(value, "JSON")
+    text.canonical = canonical_json(parsed)
+    return text
 
 
 def canonical_json(value: object) -> str:
@@ -324,15 +341,17 @@ def plan_conversion(column: TargetColumn, declared_source: str,
             norm = _null_safe(to_single)
             return ColumnConversion(_null_safe(to_float), norm, norm, base,
                                     "-> real (single precision)")
-        return ColumnConversion(_null_safe(to_float), None, None, base, "")
+        norm = _null_safe(nan_marked)
+        return ColumnConversion(_null_safe(to_float), norm, norm, base, "")
     if base in _TEXT_TYPES:
         limit = column.typmod - 4 if base in ("varchar", "bpchar") and column.typmod >= 4 \
             else None
         norm = _null_safe(lambda v: v.rstrip(" ")) if base == "bpchar" else None
         return ColumnConversion(_null_safe(text_converter(limit)), norm, norm, "text", "")
     if base in ("json", "jsonb"):
-        norm = _null_safe(lambda v: canonical_json(json.loads(v)))
-        return ColumnConversion(_null_safe(to_json_text), norm, norm, "text",
+        return ColumnConversion(_null_safe(to_json_text),
+                                _null_safe(lambda v: v.canonical),
+                                _null_safe(lambda v: canonical_json(json.loads(v))), "text",
                                 f"JSON text -> {base} (validated)", read_as_text=True)
     if base == "bytea":
         return ColumnConversion(_null_safe(to_bytes), None, None, "bytea",
