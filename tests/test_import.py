@@ -422,3 +422,23 @@ def test_create_schema_makes_owned_tables_with_identity_keys_indexes_and_foreign
     with login(target, "app_rw", RW_PW) as conn:
         assert conn.execute("INSERT INTO authors (email) VALUES ('b@x') RETURNING id, active, "
                             "joined IS NOT NULL").fetchone() == (2, True, True)
+
+
+def test_char_enum_domain_and_smallint_columns(target, tmp_path):
+    db = sqlite_file(tmp_path / "kinds2.db",
+                     "CREATE TABLE tags (id INTEGER PRIMARY KEY, grade TEXT, mood TEXT, "
+                     "email TEXT, rank INTEGER, ratio REAL);",
+                     {"tags": [(1, "A", "happy", "a@x.org", 7, 2.5),
+                               (2, "BB ", "sad", "b@x.org", -3, 1e300)]})
+    target_schema(target, """
+        CREATE TYPE mood AS ENUM ('happy', 'sad');
+        CREATE DOMAIN email AS text CHECK (VALUE LIKE '%@%');
+        CREATE TABLE tags (id int PRIMARY KEY, grade char(3), mood mood, email email,
+                           rank smallint, ratio float8)""")
+    try:
+        run_import(target, db)
+        assert fetch(target, "SELECT grade, mood::text, email, rank, ratio::text FROM tags "
+                     "ORDER BY id") == [("A  ", "happy", "a@x.org", 7, "2.5"),
+                                        ("BB ", "sad", "b@x.org", -3, "1e+300")]
+    finally:
+        target_schema(target, "DROP TABLE tags; DROP TYPE mood; DROP DOMAIN email")

@@ -35,6 +35,11 @@ class Checksum:
         self.rows += 1
         self.total = (self.total + hash(row)) & _MASK
 
+    @classmethod
+    def of(cls, rows: int, total: int) -> Checksum:
+        """From a count and a plain sum of row hashes (a loop that sums them itself)."""
+        return cls(rows, total & _MASK)
+
     @property
     def hex(self) -> str:
         return f"{self.total:016x}"

@@ -19,6 +19,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 
+from psycopg import postgres
+from psycopg.adapt import AdaptersMap, Dumper
+from psycopg.pq import Format
+
 from pgstead.importer.target import TargetColumn
 
 Converter = Callable[[object], object]
@@ -52,6 +56,7 @@ class ColumnConversion:
     read_type: str  # the type psycopg reads the binary COPY column back as
     description: str  # what is done to the values, for the report ('' when nothing)
     read_as_text: bool = False  # read back as ::text (JSON: its null is not SQL's NULL)
+    write_type: str = ""  # the type psycopg writes the binary COPY column as ('': read_type)
 
 
 def _null_safe(function: Converter) -> Converter:
@@ -180,6 +185,32 @@ class JsonText(str):
     from the one parse that validated it (what the checksum compares)."""
 
     __slots__ = ("canonical",)
+
+
+class JsonTextBinaryDumper(Dumper):
+    """Already-valid JSON text in COPY's binary format for json: the text itself (psycopg's
+    own dumper would encode the str again as a JSON string)."""
+
+    format = Format.BINARY
+    oid = postgres.types["json"].oid
+
+    def dump(self, obj: str) -> bytes:
+        return obj.encode()
+
+
+class JsonbTextBinaryDumper(JsonTextBinaryDumper):
+    """jsonb's binary format: version 1, then the text."""
+
+    oid = postgres.types["jsonb"].oid
+
+    def dump(self, obj: str) -> bytes:
+        return b"\x01" + obj.encode()
+
+
+def register_json_text(adapters: AdaptersMap) -> None:
+    """Make a COPY with set_types(['json'|'jsonb']) take JsonText as it is."""
+    adapters.register_dumper(None, JsonTextBinaryDumper)
+    adapters.register_dumper(None, JsonbTextBinaryDumper)
 
 
 def to_json_text(value: object) -> JsonText:
@@ -352,7 +383,8 @@ def plan_conversion(column: TargetColumn, declared_source: str,
         return ColumnConversion(_null_safe(to_json_text),
                                 _null_safe(lambda v: v.canonical),
                                 _null_safe(lambda v: canonical_json(json.loads(v))), "text",
-                                f"JSON text -> {base} (validated)", read_as_text=True)
+                                f"JSON text -> {base} (validated)", read_as_text=True,
+                                write_type=base)
     if base == "bytea":
         return ColumnConversion(_null_safe(to_bytes), None, None, "bytea",
                                 "" if "blob" in source else f"{source} -> bytea")
