@@ -332,10 +332,6 @@ def time_converter(base: str, unit: str, precision: int = 6) -> Converter:
     return to_date
 
 
-def utc_microseconds(value: datetime) -> int:
-    return (value - EPOCH) // _MICROSECOND
-
-
 def _time_description(base: str, unit: str, extent: float | None, numbers: int,
                       texts: int) -> str:
     parts = []
@@ -368,8 +364,8 @@ def plan_conversion(column: TargetColumn, declared_source: str,
         return ColumnConversion(_null_safe(int_converter(base)), None, None, base, "")
     if base == "numeric":
         scale = (column.typmod - 4) & 0xFFFF if column.typmod >= 4 else None
-        norm = _null_safe(Decimal.normalize)
-        return ColumnConversion(_null_safe(numeric_converter(scale)), norm, norm, "numeric",
+        # Decimal's == and hash ignore trailing zeros (1.5 == 1.50): nothing to normalise.
+        return ColumnConversion(_null_safe(numeric_converter(scale)), None, None, "numeric",
                                 f"{source} -> numeric (exact decimal)")
     if base in ("float4", "float8"):
         if base == "float4":
@@ -399,7 +395,8 @@ def plan_conversion(column: TargetColumn, declared_source: str,
                                 "ISO text -> time")
     extent, numbers, texts = time_stats or (None, 0, 0)
     unit = epoch_unit(extent)
-    norm = _null_safe(utc_microseconds) if base == "timestamptz" else None
+    # Aware datetimes compare and hash by their instant, whatever the offset: no normaliser.
+    norm = None
     precision = column.typmod if base != "date" and column.typmod >= 0 else 6
     return ColumnConversion(_null_safe(time_converter(base, unit, precision)), norm, norm, base,
                             _time_description(base, unit, extent, numbers, texts))
