@@ -178,7 +178,7 @@ def test_self_referencing_rows_load_in_any_order(target, tmp_path):
     target_schema(target, "CREATE TABLE nodes (id int PRIMARY KEY, parent int "
                   "REFERENCES nodes(id))")
     out = run_import(target, db).stdout
-    assert "nodes_parent_fkey: put back after the load: every row checked" in out
+    assert "nodes_parent_fkey: taken off for the load, put back: every row checked" in out
     assert fetch(target, "SELECT convalidated FROM pg_constraint "
                  "WHERE conname = 'nodes_parent_fkey'") == [(True,)]
     assert fetch(target, "SELECT count(*) FROM nodes") == [(3,)]
@@ -233,6 +233,19 @@ def test_a_value_that_cannot_convert_rolls_back_every_table(target, tmp_path):
             in proc.stderr)
     assert shop_rows(target) == (0, 0)  # customers loaded first, and rolled back too
     assert fetch(target, "SELECT pg_sequence_last_value('orders_id_seq')") == [(None,)]
+
+
+def test_an_orphan_row_fails_its_foreign_key_and_rolls_back(target, tmp_path):
+    # SQLite does not enforce foreign keys unless asked: real files hold orphans.
+    db = shop(tmp_path, [(1, 1, 1, "ok"), (2, 99, 0, "orphan")])
+    target_schema(target, SHOP_PG)
+    proc = run_import(target, db, check=False)
+    assert proc.returncode == 1
+    assert ("public.orders: foreign key orders_customer_id_fkey does not hold: "
+            "Key (customer_id)=(99) is not present in table \"customers\"") in proc.stderr
+    assert shop_rows(target) == (0, 0)
+    assert fetch(target, "SELECT count(*) FROM pg_constraint WHERE conname = "
+                 "'orders_customer_id_fkey' AND convalidated") == [(1,)]  # still there
 
 
 def test_a_row_altered_by_a_trigger_fails_the_checksum_and_rolls_back(target, tmp_path):

@@ -115,7 +115,13 @@ def _transaction(conn: psycopg.Connection, db: sqlite3.Connection, options: Impo
     by_target = {p.target.qualified: p for p in plans}
     plans = [by_target[t.qualified] for t in ordered]
     report.truncated = _empty_targets(conn, plans, options.truncate)
-    reattach = _loosen(conn, loose)
+    # Every foreign key of a table the owner owns is taken off for the load and put back
+    # before the proof: one validating scan per key is cheaper than a lookup per row, and
+    # no load order is needed for self-references and cycles. Others stay as they are
+    # (deferred when no order satisfies them and they allow it).
+    owned = _owned(conn, [p.target for p in plans])
+    off = [(t, fk) for t in ordered if t.qualified in owned for fk in t.foreign_keys()]
+    reattach = _loosen(conn, off, [(t, fk) for t, fk in loose if t.qualified not in owned])
 
     sums: list[Checksum] = []
     progress.started(sum(src.count_rows(db, p.source.name) for p in plans))
@@ -135,10 +141,10 @@ def _transaction(conn: psycopg.Connection, db: sqlite3.Connection, options: Impo
         if report.failures:
             conn.rollback()
             return
-        _reattach(cur, reattach)
+        key_seconds = _reattach(cur, reattach)
         cur.execute("SET CONSTRAINTS ALL IMMEDIATE")  # deferred checks fire now, not at commit
         for plan, table, expected in zip(plans, report.tables, sums, strict=True):
-            begun = time.monotonic()
+            begun = time.monotonic() - key_seconds.get(plan.target.qualified, 0.0)
             _prove(cur, db, plan, expected)
             table.foreign_keys = _foreign_key_checks(plan, reattach, loose)
             table.verify_seconds = time.monotonic() - begun
@@ -192,23 +198,40 @@ def _empty_targets(conn: psycopg.Connection, plans: list[TablePlan],
     return labels
 
 
-def _loosen(conn: psycopg.Connection, loose: list) -> list:
-    """Foreign keys no load order satisfies: deferred when deferrable, else taken off for the
-    load; returns those taken off, to put back (which checks every row)."""
+def _loosen(conn: psycopg.Connection, take_off: list, unordered: list) -> list:
+    """Take off `take_off`'s foreign keys; of `unordered` (keys no load order satisfies, on
+    tables the role does not own) defer the deferrable, take off the rest. Returns those
+    taken off, to put back (which checks every row)."""
     taken_off = []
-    for table, fk in loose:
+    for table, fk in unordered:
         if fk.deferrable:
             conn.execute(sql.SQL("SET CONSTRAINTS {} DEFERRED").format(
                 sql.Identifier(table.schema, fk.name)))
         else:
-            conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
-                sql.Identifier(*table.qualified), sql.Identifier(fk.name)))
-            taken_off.append((table, fk))
+            take_off.append((table, fk))
+    for table, fk in take_off:
+        conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(
+            sql.Identifier(*table.qualified), sql.Identifier(fk.name)))
+        taken_off.append((table, fk))
     return taken_off
 
 
-def _reattach(cur: psycopg.Cursor, taken_off: list) -> None:
+def _owned(conn: psycopg.Connection, tables: list[tgt.TargetTable]) -> set[tuple[str, str]]:
+    """The tables the connected role may alter (it is, or is a member of, their owner)."""
+    rows = conn.execute(
+        "SELECT n.nspname, c.relname FROM pg_class AS c "
+        "JOIN pg_namespace AS n ON n.oid = c.relnamespace "
+        "WHERE (n.nspname, c.relname) IN (SELECT * FROM unnest(%s::text[], %s::text[])) "
+        "AND pg_has_role(c.relowner, 'USAGE')",
+        ([t.schema for t in tables], [t.name for t in tables])).fetchall()
+    return {(schema, name) for schema, name in rows}
+
+
+def _reattach(cur: psycopg.Cursor, taken_off: list) -> dict[tuple[str, str], float]:
+    """Put the foreign keys back (each scan checks every row); seconds spent per table."""
+    spent: dict[tuple[str, str], float] = {}
     for table, fk in taken_off:
+        begun = time.monotonic()
         try:
             cur.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} ").format(
                 sql.Identifier(*table.qualified), sql.Identifier(fk.name))
@@ -216,6 +239,8 @@ def _reattach(cur: psycopg.Cursor, taken_off: list) -> None:
         except psycopg.errors.ForeignKeyViolation as error:
             raise ImportRefused(f"{table.label}: foreign key {fk.name} does not hold: "
                                 f"{error.diag.message_detail}") from None
+        spent[table.qualified] = spent.get(table.qualified, 0.0) + time.monotonic() - begun
+    return spent
 
 
 def _foreign_key_checks(plan: TablePlan, taken_off: list, loose: list) -> dict[str, str]:
@@ -224,7 +249,7 @@ def _foreign_key_checks(plan: TablePlan, taken_off: list, loose: list) -> dict[s
     out = {}
     for fk in plan.target.foreign_keys():
         key = (plan.target.qualified, fk.name)
-        out[fk.name] = ("put back after the load: every row checked" if key in off
+        out[fk.name] = ("taken off for the load, put back: every row checked" if key in off
                         else "deferred, every row checked before the proof" if key in deferred
                         else "checked by the server on every row")
     return out
