@@ -7,11 +7,18 @@ psql and the overlap of old and new processes during a deploy:
     pool = max(1, (limit - max(1, ceil(limit / 10))) // app_replicas)
 
 A user without a limit gets DEFAULT_POOL_SIZE per process.
+
+With `ha`, the URL names every member (libpq's multi-host form, host=a,b,c) and
+target_session_attrs picks the one that fits: read-write (the leader) for users that write,
+prefer-standby (a replica, else the leader) for readonly users. connect_timeout and
+tcp_user_timeout make a client give up on a dead member in seconds and try the next, instead
+of hanging while the killed host drops its packets.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -23,6 +30,10 @@ from pgstead.pki.locations import ca_cert_path, pki_dir
 
 DEFAULT_POOL_SIZE = 10
 MASK = "********"
+# Seconds libpq waits for each host before it tries the next one (a multi-host URL).
+HA_CONNECT_TIMEOUT = 5
+# Milliseconds sent data may stay unacknowledged before the connection counts as dead.
+HA_TCP_USER_TIMEOUT = 10000
 _WILDCARDS = {"*", "0.0.0.0", "::", ""}
 
 
@@ -34,7 +45,7 @@ class ConnectionInfoError(ValueError):
 class ConnectionInfo:
     user: str
     password: Secret | None  # None for `auth: cert` users; a Secret never shows in a repr
-    host: str
+    hosts: tuple[str, ...]  # one host, or every member of an HA cluster
     port: int
     database: str
     ssl_mode: str  # verify-full with TLS, disable without
@@ -42,6 +53,12 @@ class ConnectionInfo:
     ssl_cert: Path | None
     ssl_key: Path | None
     pool_size: int
+    target_session_attrs: str | None = None  # HA: read-write | prefer-standby
+
+    @property
+    def host(self) -> str:
+        """The hosts as libpq's host= and PGHOST read them: comma-separated."""
+        return ",".join(self.hosts)
 
     @property
     def on_socket(self) -> bool:
@@ -55,15 +72,16 @@ class ConnectionInfo:
                                   else MASK)
         params = [("sslmode", self.ssl_mode)]
         if self.on_socket:  # the directory goes in host=; the authority keeps only the port
-            host = ""
+            netloc = f":{self.port}"
             params.insert(0, ("host", self.host))
         else:
-            host = f"[{self.host}]" if ":" in self.host else self.host
+            netloc = ",".join(f"{_bracketed(h)}:{self.port}" for h in self.hosts)
         params += [(key, str(path)) for key, path in (
             ("sslrootcert", self.ssl_root_cert), ("sslcert", self.ssl_cert),
             ("sslkey", self.ssl_key)) if path is not None]
+        params += self._failover_params()
         query = "&".join(f"{key}={quote(value, safe='/')}" for key, value in params)
-        return (f"postgresql://{credentials}@{host}:{self.port}/"
+        return (f"postgresql://{credentials}@{netloc}/"
                 f"{quote(self.database, safe='')}?{query}")
 
     def connect_kwargs(self) -> dict[str, str | int]:
@@ -76,9 +94,18 @@ class ConnectionInfo:
                           ("sslkey", self.ssl_key)):
             if path is not None:
                 out[key] = str(path)
+        if self.target_session_attrs is not None:
+            out["target_session_attrs"] = self.target_session_attrs
         if self.password is not None:
             out["password"] = self.password.reveal()
         return out
+
+    def _failover_params(self) -> list[tuple[str, str]]:
+        if self.target_session_attrs is None:
+            return []
+        return [("target_session_attrs", self.target_session_attrs),
+                ("connect_timeout", str(HA_CONNECT_TIMEOUT)),
+                ("tcp_user_timeout", str(HA_TCP_USER_TIMEOUT))]
 
     def variables(self, *, show_secrets: bool = False) -> dict[str, str]:
         """The variables, in the order they are printed; the password masked unless asked."""
@@ -88,7 +115,7 @@ class ConnectionInfo:
             "DATABASE_URL": self.database_url(show_secrets=show_secrets),
             "DB_TYPE": "postgres",
             "DB_HOST": self.host,
-            "DB_PORT": str(self.port),
+            "DB_PORT": ",".join(str(self.port) for _ in self.hosts),
             "DB_NAME": self.database,
             "DB_USER": self.user,
             "DB_PASSWORD": password,
@@ -98,8 +125,15 @@ class ConnectionInfo:
         if self.ssl_cert is not None and self.ssl_key is not None:
             out["DB_SSL_CERT"] = str(self.ssl_cert)
             out["DB_SSL_KEY"] = str(self.ssl_key)
+        if self.target_session_attrs is not None:
+            out["DB_TARGET_SESSION_ATTRS"] = self.target_session_attrs
+            out["DB_CONNECT_TIMEOUT"] = str(HA_CONNECT_TIMEOUT)
         out["DB_POOL_SIZE"] = str(self.pool_size)
         return out
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def pool_size(connection_limit: int, app_replicas: int) -> int:
@@ -127,18 +161,21 @@ def _user(env: Environment, name: str) -> User:
     return user
 
 
-def connection_info(env: Environment, user_name: str, host: str | None = None) -> ConnectionInfo:
+def connection_info(env: Environment, user_name: str, host: str | None = None,
+                    members: Sequence[str] = ()) -> ConnectionInfo:
+    """How `user_name` connects. `host` overrides where (with `ha`: a comma-separated list);
+    `members` are the addresses of an HA cluster's members, from the inventory."""
     user = _user(env, user_name)
-    host = host or default_host(env)
+    hosts = _hosts(env, host, members)
     # TLS does not apply on a Unix socket (libpq never negotiates it there): say so plainly.
-    tls = env.tls.enabled and not host.startswith("/")
+    tls = env.tls.enabled and not hosts[0].startswith("/")
     cert = key = None
     if tls and user.auth == "cert":
         cert, key = client_cert_paths(pki_dir(env), user.name)
     return ConnectionInfo(
         user=user.name,
         password=user.password,
-        host=host,
+        hosts=hosts,
         port=env.postgres.port,
         database=user.database,
         ssl_mode="verify-full" if tls else "disable",
@@ -146,4 +183,16 @@ def connection_info(env: Environment, user_name: str, host: str | None = None) -
         ssl_cert=cert,
         ssl_key=key,
         pool_size=pool_size(user.connection_limit, user.app_replicas),
+        target_session_attrs=None if env.ha is None else (
+            "prefer-standby" if user.role == "readonly" else "read-write"),
     )
+
+
+def _hosts(env: Environment, host: str | None, members: Sequence[str]) -> tuple[str, ...]:
+    if env.ha is None:
+        return (host or default_host(env),)
+    chosen = [h.strip() for h in host.split(",")] if host else list(members)
+    if not [h for h in chosen if h]:
+        raise ConnectionInfoError(f"{env.source} is an HA cluster: pass --inventory (its "
+                                  "members) or --host a,b,c")
+    return tuple(h for h in chosen if h)

@@ -23,6 +23,7 @@ from pgstead.cli.env_formats import (
     compose_env_file,
     kubernetes_secret,
 )
+from pgstead.cli.inventory_state import inventory_hosts_of
 from pgstead.config.load import load_environment
 from pgstead.config.model import Environment
 from pgstead.render.compose import CONTAINER_PORT, SERVICE
@@ -59,7 +60,7 @@ def default_secret_name(env_name: str, user_name: str) -> str:
 def _compose_side(env: Environment, info: ConnectionInfo, host: str | None) -> ConnectionInfo:
     """Inside the Compose project the server is its service, on the container's port."""
     if host is None and env.postgres.install == "compose":
-        return replace(info, host=SERVICE, port=CONTAINER_PORT)
+        return replace(info, hosts=(SERVICE,), port=CONTAINER_PORT)
     return info
 
 
@@ -76,7 +77,11 @@ def _warn_service_name(env: Environment, info: ConnectionInfo) -> None:
 @click.option("--host", default=None,
               help="Host the application connects to (default: first listen address, "
                    "else localhost; compose-env: the Compose service). A directory such as "
-                   "/var/run/postgresql is the Unix socket, for an app on the database host.")
+                   "/var/run/postgresql is the Unix socket, for an app on the database host. "
+                   "With ha: a comma-separated list of the members.")
+@click.option("--inventory", metavar="INVENTORY",
+              help="With ha: the pyinfra inventory whose hosts are the cluster's members "
+                   "(their ha_address, else ssh address, else name), connecting to none.")
 @click.option("--format", "output_format", type=click.Choice(FORMATS),
               default="dotenv", show_default=True)
 @click.option("--name", "secret_name", default=None,
@@ -86,15 +91,21 @@ def _warn_service_name(env: Environment, info: ConnectionInfo) -> None:
               help="Where the app finds the CA certificate (default: the controller's copy). "
                    "k8s-secret also carries the CA itself, under the key ca.crt.")
 @click.option("--show-secrets", is_flag=True, help="Print the password instead of ********.")
-def env(file: str, user_name: str, host: str | None, output_format: str,
-        secret_name: str | None, namespace: str | None, ca_path: str | None,
-        show_secrets: bool) -> None:
-    """Print connection settings for USER of the environment FILE."""
-    environment = load_environment(file)
+def env(file: str, user_name: str, host: str | None, inventory: str | None,
+        output_format: str, secret_name: str | None, namespace: str | None,
+        ca_path: str | None, show_secrets: bool) -> None:
+    """Print connection settings for USER of the environment FILE.
+
+    With ha, DATABASE_URL names every member (host=a,b,c) with target_session_attrs
+    read-write (prefer-standby for readonly users), and DB_HOST/DB_PORT are the same lists.
+    """
     if (secret_name or namespace) and output_format != "k8s-secret":
         raise click.UsageError("--name and --namespace go with --format k8s-secret")
+    hosts = inventory_hosts_of(inventory) if inventory else None
+    environment = load_environment(file, hosts=hosts)
+    members = [h.address for h in hosts or ()]
     try:
-        info = connection_info(environment, user_name, host)
+        info = connection_info(environment, user_name, host, members)
     except ConnectionInfoError as error:
         raise click.ClickException(str(error)) from None
     ca_file = info.ssl_root_cert

@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pgstead.config.model import Environment, User
+from pgstead.desired import hardening
 from pgstead.desired.backup_files import backup_files
-from pgstead.desired.grants import plan_database
+from pgstead.desired.grants import plan_database, plan_template_public
+from pgstead.desired.ha import dynamic_configuration, split_settings
 from pgstead.desired.hba import pg_hba_for
 from pgstead.desired.settings import desired_settings, tuned
 from pgstead.live.host import HostResources
@@ -20,8 +22,11 @@ from pgstead.pki.sans import server_sans
 from pgstead.postgres import catalog
 from pgstead.render.compose import layout_for, render_compose
 from pgstead.render.pgbackrest import (
+    MAIN_CONFIG,
     default_data_directory,
+    render_main_config,
     render_stanza_config,
+    repo_path,
     stanza_config_path,
     stanza_name,
     uses_pgbackrest,
@@ -118,6 +123,55 @@ def render_settings(env: Environment, *, memory_bytes: int | None = None,
     return "\n".join([*header, *lines]) + "\n"
 
 
+def render_ha_settings(env: Environment, *, memory_bytes: int | None = None,
+                       cpus: int | None = None) -> str:
+    """With `ha`: the parameters as Patroni gets them, split as pgstead.desired.ha splits
+    them: the dynamic configuration (cluster-wide, in etcd) and each member's own Patroni
+    file (tuned from its memory and CPUs). Each line with its change class and source."""
+    assert env.ha is not None
+    pg = env.postgres
+    server = server_for(env)
+    resources = _resources(env, memory_bytes, cpus)
+    probes = [resources] if resources is not None else [_SMALL_HOST, _LARGE_HOST]
+    wanted = {f"host{i}": desired_settings(env, r, server.config_dir)
+              for i, r in enumerate(probes)}
+    split = split_settings(wanted, pg.settings)
+    tuned_values = tuned(env, probes[0])
+    # Values that differ between the probe hosts are computed on each member.
+    computed = {n for n in split.cluster if len({w.get(n) for w in wanted.values()}) > 1}
+    config = dynamic_configuration(env.ha, {})
+    top = {k: v for k, v in config.items() if k != "postgresql"}
+    top |= {f"postgresql.{k}": v for k, v in config["postgresql"].items() if k != "parameters"}
+
+    def line(name: str, value: str) -> str:
+        return (f"  {name} = {_conf_value(value)}  # {change_class(pg.version, name)}; "
+                f"{_layer(env, name, value, tuned_values)}")
+
+    out = [f"# Patroni's dynamic configuration for scope {env.ha.scope} (cluster-wide, in "
+           f"etcd), from {env.source.name}: bootstrap.dcs at creation, then PATCH /config of "
+           "the difference. No ALTER SYSTEM in HA mode.",
+           "# Each parameter: its change class (restart: a rolling restart by Patroni; "
+           "reload: every member reloads) and where the value comes from."]
+    out += [f"{key}: {str(value).lower() if isinstance(value, bool) else value}"
+            for key, value in top.items()]
+    out.append("postgresql.parameters:")
+    out += [line(n, v) for n, v in split.cluster.items() if n not in computed]
+    out += [f"  # {n} = (the highest value among the members, computed on each)  "
+            f"# {change_class(pg.version, n)}; tuning" for n in sorted(computed)]
+    out += ["", "# Each member's own Patroni file (postgresql.parameters), tuned from that "
+            "host's memory and CPUs:"]
+    per_host = split.per_host[next(iter(wanted))]
+    if resources is not None:
+        out.append(f"# for {resources.memory_bytes // (1024 * 1024)}MB memory, "
+                   f"{resources.cpus} CPUs")
+        out += [line(n, v) for n, v in per_host.items()]
+    else:
+        names = dict.fromkeys(n for member in split.per_host.values() for n in member)
+        out += [f"  # {n} = (computed on the host)  # {change_class(pg.version, n)}; tuning"
+                for n in names]
+    return "\n".join(out) + "\n"
+
+
 def _password(user: User) -> str:
     if user.auth == "cert":
         return "none (client certificate)"
@@ -147,6 +201,7 @@ def render_roles_and_grants(env: Environment) -> str:
              f"{env.source.name}.", "", "## Login roles"]
     lines += [_user_line(u) for u in env.users] or ["(none declared)"]
     managed = [u.name for u in env.users if u.state == "present"]
+    lock_public = hardening.is_active(env, "public_schema_usage")
     for db in env.databases:
         lines += ["", f"## Database {db.name} (owner {db.owner})"]
         if db.schemas:
@@ -154,7 +209,16 @@ def render_roles_and_grants(env: Environment) -> str:
         if db.extensions:
             lines.append(f"extensions: {', '.join(db.extensions)}")
         lines.append("# Statements for a new database; on a live one only the difference runs.")
-        for statement in plan_database(db, env.users, managed, None):
+        for statement in plan_database(db, env.users, managed, None, lock_public=lock_public):
+            lines += [f"-- {statement.summary}", statement.sql.rstrip().rstrip(";") + ";"]
+    if hardening.is_active(env, "superuser_connection_limit"):
+        lines += ["", f"## Role {hardening.SUPERUSER}",
+                  f"connection limit {hardening.superuser_connection_limit(env)} "
+                  "(ALTER ROLE ... CONNECTION LIMIT; what backups, the exporter and an operator "
+                  "need)"]
+    if lock_public:
+        lines += ["", "## Database template1 (so that new databases start locked)"]
+        for statement in plan_template_public(None):
             lines += [f"-- {statement.summary}", statement.sql.rstrip().rstrip(";") + ";"]
     return "\n".join(lines) + "\n"
 
@@ -181,6 +245,9 @@ def render_tls_plan(env: Environment) -> str:
         *[f"  {host}: ready certificate {pair.cert}" for host, pair in t.host_certs.items()],
         f"Installed in {where}: server.crt (0644), server.key (0600), root.crt (0644), "
         "owned by postgres",
+        *([f"server.key encrypted at rest; its passphrase in {hardening.passphrase_file(env)} "
+           "(0440 root:postgres), read by ssl_passphrase_command"]
+          if hardening.key_encrypted(env) else []),
     ]) + "\n"
 
 
@@ -191,10 +258,15 @@ def plan_files(env: Environment, *, memory_bytes: int | None = None,
     + memory_bytes, cpus: the host's resources for tuning, when the file leaves them `auto`
     """
     server = server_for(env)
+    settings = (PlannedFile("patroni-parameters.txt", render_ha_settings(
+                    env, memory_bytes=memory_bytes, cpus=cpus), None,
+                    "server parameters as Patroni gets them: cluster-wide and per host")
+                if env.ha is not None else
+                PlannedFile("postgresql.auto.conf", render_settings(
+                    env, memory_bytes=memory_bytes, cpus=cpus), None,
+                    "server parameters with their change class"))
     files = [
-        PlannedFile("postgresql.auto.conf", render_settings(env, memory_bytes=memory_bytes,
-                                                             cpus=cpus),
-                    None, "server parameters with their change class"),
+        settings,
         PlannedFile("pg_hba.conf", pg_hba_for(env), server.host_path(
             f"{server.config_dir}/pg_hba.conf"), "client authentication"),
         PlannedFile("roles-and-grants.txt", render_roles_and_grants(env), None,
@@ -223,6 +295,10 @@ def plan_files(env: Environment, *, memory_bytes: int | None = None,
         files.append(PlannedFile(f"pgbackrest/{stanza}.conf",
                                  render_stanza_config(env, default_data_directory(env)),
                                  stanza_config_path(stanza), "the pgBackRest stanza"))
+        files.append(PlannedFile("pgbackrest/pgbackrest.conf",
+                                 render_main_config(repo_path(env.backups)), MAIN_CONFIG,
+                                 "pgBackRest's main config (the repository `pgbackrest info` "
+                                 "lists)"))
     index = ["# Files pgstead would put on each host of this environment "
              f"({env.name}, from {env.source.name}).", "# plan file -> host path: what"]
     index += [f"{f.path} -> {f.host_path or '(listing)'}: {f.what}" for f in files]
