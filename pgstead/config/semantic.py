@@ -6,6 +6,7 @@ from pgstead.config.budget import check_connection_budget
 from pgstead.config.findings import Findings
 from pgstead.config.hba_check import check_hba
 from pgstead.config.objects_check import check_databases, check_users
+from pgstead.config.pooler_check import check_pooler
 from pgstead.config.sections_check import (
     check_backups,
     check_compose,
@@ -22,6 +23,7 @@ _CHECKS = (
     check_tls,
     check_hba,
     check_backups,
+    check_pooler,
     check_settings,
     check_connection_budget,
     warn_exposed_without_tls,
