@@ -39,5 +39,6 @@ def check_pooler(document: dict, findings: Findings) -> None:
             limit = user.get("connection_limit", -1)
             if isinstance(limit, int) and 0 <= limit < size:
                 findings.error(("pooler", "pools", index, "pool_size"),
-                               f"pool_size {size} is more than the connection_limit of user {name!r}, "
-                               f"{limit}: the server would refuse the connections past it")
+                               f"pool_size {size} is more than the connection_limit of user "
+                               f"{name!r}, {limit}: the server would refuse the connections "
+                               "past it")
