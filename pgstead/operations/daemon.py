@@ -85,8 +85,7 @@ def supervise(spec: DaemonSpec, state: SupervisedState, *, files_changed: bool,
         if state.systemd:
             yield _systemctl("reload", unit)
         else:
-            yield StringCommand("kill", "-HUP", StringCommand(
-                "$(cat", QuoteString(spec.pidfile), ")", _separator=""))
+            yield StringCommand("kill", "-HUP", '"$(cat', QuoteString(spec.pidfile), ')"')
 
 
 def package_default_off(service: str, pidfile: str, exe: str) -> Iterator[StringCommand]:
