@@ -3,13 +3,13 @@
 from pyinfra.api import deploy
 
 from pgstead.config.model import Environment
+from pgstead.desired.hba import pg_hba_for
 from pgstead.facts.access import AccessRead
 from pgstead.operations import databases as database_ops
 from pgstead.operations import grants as grant_ops
 from pgstead.operations import hba as hba_ops
 from pgstead.operations import roles as role_ops
-from pgstead.render.pg_hba import pg_hba_for
-from pgstead.servers import server_for
+from pgstead.server.select import server_for
 
 
 @deploy("PostgreSQL access")

@@ -4,7 +4,7 @@ from pyinfra.api import deploy
 
 from pgstead.config.budget import pooled_users, pools
 from pgstead.config.model import Environment
-from pgstead.desired_settings import TLS_FILES
+from pgstead.desired.settings import TLS_FILES
 from pgstead.operations import pooler as pooler_ops
 from pgstead.render.daemon import DaemonSpec
 from pgstead.render.pgbouncer import (
@@ -13,7 +13,7 @@ from pgstead.render.pgbouncer import (
     pgbouncer_paths,
     render_pgbouncer_ini,
 )
-from pgstead.servers import server_for
+from pgstead.server.select import server_for
 
 
 def pgbouncer_spec(env: Environment) -> DaemonSpec:

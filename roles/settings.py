@@ -4,10 +4,10 @@ from pyinfra import host
 from pyinfra.api import deploy
 
 from pgstead.config.model import Environment
-from pgstead.desired_settings import desired_settings
+from pgstead.desired.settings import desired_settings
 from pgstead.facts.cluster import Resources
 from pgstead.operations import settings as settings_ops
-from pgstead.servers import server_for
+from pgstead.server.select import server_for
 
 
 @deploy("PostgreSQL settings")

@@ -48,6 +48,15 @@ def _int_setting(settings: dict, name: str, default: int) -> int | None:
         return None
 
 
+def derived_connection_limit(max_connections: int, reserved: int, declared: list[int],
+                             undeclared: int) -> int:
+    """An equal share of the connections left after the reserved and the declared ones."""
+    if undeclared <= 0:
+        return -1
+    left = max_connections - reserved - sum(limit for limit in declared if limit >= 0)
+    return max(1, left // undeclared)
+
+
 # Server connections a backup run holds at most: the dump, then its verifying restore.
 BACKUP_CONNECTIONS = 2
 

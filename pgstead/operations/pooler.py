@@ -11,9 +11,9 @@ from pgstead.operations.daemon import daemon_state, package_default_off, supervi
 from pgstead.operations.files import File, file_changes
 from pgstead.operations.plan_notes import plan_note
 from pgstead.operations.roles import candidate_verifier
-from pgstead.psql import Server
 from pgstead.render.daemon import DaemonSpec, render_systemd_unit
 from pgstead.render.pgbouncer import PgbouncerPaths, render_auth_file
+from pgstead.server.psql import Server
 
 PGBOUNCER = "/usr/sbin/pgbouncer"
 PACKAGE_SERVICE = "pgbouncer"
