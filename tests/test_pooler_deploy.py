@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import secrets
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from pgstead.render.daemon import RUN_DIR
 from pgstead.render.pgbouncer import pgbouncer_paths
 from tests.clusters import drop_cluster, free_port, sql, worker_ports
 from tests.conftest import EnvFile, base_environment
-from tests.pgstead_run import apply, dry, pyinfra
+from tests.pgstead_run import ROOT, apply, dry, pyinfra
 
 DATABASE = "poolapp"
 OWNER, WRITER = "pool_owner", "pool_rw"
@@ -52,6 +54,10 @@ class Pooled:
             {"name": WRITER, "password": {"env": "POOL_RW_PW"}, "role": "readwrite",
              "database": DATABASE, "connection_limit": WRITER_LIMIT},
         ]
+        data["hba"] = [  # direct connections over TCP, as DIRECT_DATABASE_URL makes them
+            {"type": "hostssl", "database": DATABASE, "user": user, "address": address,
+             "method": "scram-sha-256"}
+            for user in (OWNER, WRITER) for address in ("127.0.0.1/32", "::1/128")]
         data["pooler"] = {"port": self.pooler_port, "listen_addresses": ["127.0.0.1"],
                           "max_client_conn": 1000}
         self.env.write()
@@ -144,6 +150,35 @@ def test_each_user_logs_in_through_the_pooler_with_scram_over_verify_full(pooled
             assert who == user
             assert int(port) == pooled.env.port
             assert address is None  # the server saw the pooler on its local socket
+
+
+def pgstead_env(pooled: Pooled, user: str, *args: str) -> subprocess.CompletedProcess:
+    environ = {**os.environ, **pooled.secrets_env, "PGSTEAD_STATE_DIR": str(pooled.env.state_dir),
+               "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "pgstead.cli", "env", str(pooled.env.path),
+                           "--user", user, "--format", "json", "--show-secrets", *args],
+                          capture_output=True, text=True, env=environ, timeout=60, check=True)
+
+
+def test_env_urls_go_through_the_pooler_and_directly_to_the_server(pooled):
+    run = pgstead_env(pooled, OWNER, "--driver", "psycopg")
+    variables = json.loads(run.stdout)
+    assert "prepare_threshold=None" in run.stderr and "transaction" in run.stderr
+    assert variables["DB_POOL_MODE"] == "transaction"
+    with psycopg.connect(variables["DATABASE_URL"], prepare_threshold=None) as conn:
+        assert conn.info.port == pooled.pooler_port
+        assert conn.execute("SELECT inet_client_addr()").fetchone() == (None,)
+    with psycopg.connect(variables["DIRECT_DATABASE_URL"]) as conn:
+        assert conn.info.port == pooled.env.port
+        # A migration's session advisory lock: only a direct connection keeps it.
+        assert conn.execute("SELECT pg_try_advisory_lock(42)").fetchone() == (True,)
+        assert conn.execute("SELECT inet_client_addr() IS NOT NULL").fetchone() == (True,)
+
+
+def test_env_puts_a_drivers_url_setting_in_database_url(pooled):
+    variables = json.loads(pgstead_env(pooled, WRITER, "--driver", "pgx").stdout)
+    assert "default_query_exec_mode=simple_protocol" in variables["DATABASE_URL"]
+    assert "default_query_exec_mode" not in variables["DIRECT_DATABASE_URL"]
 
 
 def test_wrong_password_is_refused(pooled):

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from pgstead.cli.driver_hints import DRIVERS
+from pgstead.config.budget import pooled_users
 from pgstead.config.model import Environment, User
 from pgstead.config.secret import Secret
 from pgstead.pki import client_cert_paths
@@ -42,27 +44,36 @@ class ConnectionInfo:
     ssl_cert: Path | None
     ssl_key: Path | None
     pool_size: int
+    # Through the pooler: the server's own port for DIRECT_DATABASE_URL, and the pool's mode.
+    direct_port: int | None = None
+    pool_mode: str | None = None
+    url_params: tuple[tuple[str, str], ...] = ()  # a driver's settings that go in the URL
 
-    def database_url(self, *, show_secrets: bool = False) -> str:
+    def database_url(self, *, show_secrets: bool = False, direct: bool = False) -> str:
         credentials = quote(self.user, safe="")
         if self.password is not None:
             credentials += ":" + (quote(self.password.reveal(), safe="") if show_secrets
                                   else MASK)
         host = f"[{self.host}]" if ":" in self.host else self.host
         params = [("sslmode", self.ssl_mode)]
+        if not direct:
+            params += list(self.url_params)
         params += [(key, str(path)) for key, path in (
             ("sslrootcert", self.ssl_root_cert), ("sslcert", self.ssl_cert),
             ("sslkey", self.ssl_key)) if path is not None]
         query = "&".join(f"{key}={quote(value, safe='/')}" for key, value in params)
-        return (f"postgresql://{credentials}@{host}:{self.port}/"
+        port = self.direct_port if direct and self.direct_port else self.port
+        return (f"postgresql://{credentials}@{host}:{port}/"
                 f"{quote(self.database, safe='')}?{query}")
 
     def variables(self, *, show_secrets: bool = False) -> dict[str, str]:
         """The variables, in the order they are printed; the password masked unless asked."""
         password = ("" if self.password is None
                     else self.password.reveal() if show_secrets else MASK)
-        out = {
-            "DATABASE_URL": self.database_url(show_secrets=show_secrets),
+        out = {"DATABASE_URL": self.database_url(show_secrets=show_secrets)}
+        if self.direct_port is not None:
+            out["DIRECT_DATABASE_URL"] = self.database_url(show_secrets=show_secrets, direct=True)
+        out |= {
             "DB_TYPE": "postgres",
             "DB_HOST": self.host,
             "DB_PORT": str(self.port),
@@ -76,6 +87,8 @@ class ConnectionInfo:
             out["DB_SSL_CERT"] = str(self.ssl_cert)
             out["DB_SSL_KEY"] = str(self.ssl_key)
         out["DB_POOL_SIZE"] = str(self.pool_size)
+        if self.pool_mode is not None:
+            out["DB_POOL_MODE"] = self.pool_mode
         return out
 
 
@@ -86,11 +99,15 @@ def pool_size(connection_limit: int, app_replicas: int) -> int:
     return max(1, (connection_limit - headroom) // max(1, app_replicas))
 
 
-def default_host(env: Environment) -> str:
-    """Where the server answers: compose's published bind address or the first listen address,
-    unless that is a wildcard; else localhost."""
-    candidates = ([env.compose.bind] if env.postgres.install == "compose" and env.compose
-                  else list(env.postgres.listen_addresses[:1]))
+def default_host(env: Environment, pooled: bool = False) -> str:
+    """Where the server (or its pooler) answers: compose's published bind address or the first
+    listen address, unless that is a wildcard; else localhost."""
+    if pooled:
+        candidates = list(env.pooler.listen_addresses[:1])
+    elif env.postgres.install == "compose" and env.compose:
+        candidates = [env.compose.bind]
+    else:
+        candidates = list(env.postgres.listen_addresses[:1])
     return next((c for c in candidates if c not in _WILDCARDS), "localhost")
 
 
@@ -104,8 +121,14 @@ def _user(env: Environment, name: str) -> User:
     return user
 
 
-def connection_info(env: Environment, user_name: str, host: str | None = None) -> ConnectionInfo:
+def connection_info(env: Environment, user_name: str, host: str | None = None,
+                    driver: str | None = None) -> ConnectionInfo:
+    """How `user_name` connects: through the pooler when it runs and admits the user (a
+    password user), with DIRECT_DATABASE_URL for what must bypass it."""
     user = _user(env, user_name)
+    pooled = user.name in {u.name for u in pooled_users(env)} and env.pooler.enabled
+    mode = env.pooler.mode_of(user.database or "") if pooled else None
+    params = DRIVERS[driver].url_params if driver and mode == "transaction" else ()
     tls = env.tls.enabled
     cert = key = None
     if tls and user.auth == "cert":
@@ -113,12 +136,15 @@ def connection_info(env: Environment, user_name: str, host: str | None = None) -
     return ConnectionInfo(
         user=user.name,
         password=user.password,
-        host=host or default_host(env),
-        port=env.postgres.port,
+        host=host or default_host(env, pooled),
+        port=env.pooler.port if pooled else env.postgres.port,
         database=user.database,
         ssl_mode="verify-full" if tls else "disable",
         ssl_root_cert=ca_cert_path(env) if tls else None,
         ssl_cert=cert,
         ssl_key=key,
         pool_size=pool_size(user.connection_limit, user.app_replicas),
+        direct_port=env.postgres.port if pooled else None,
+        pool_mode=mode,
+        url_params=params,
     )

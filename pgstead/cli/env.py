@@ -13,6 +13,7 @@ import shlex
 import click
 
 from pgstead.cli.connection_info import ConnectionInfoError, connection_info
+from pgstead.cli.driver_hints import DRIVERS, transaction_mode_note
 from pgstead.config.load import load_environment
 
 # Values a dotenv reader takes literally without quotes.
@@ -46,12 +47,23 @@ def render_variables(variables: dict[str, str], output_format: str) -> str:
 @click.option("--format", "output_format", type=click.Choice(["dotenv", "json", "shell"]),
               default="dotenv", show_default=True)
 @click.option("--show-secrets", is_flag=True, help="Print the password instead of ********.")
+@click.option("--driver", type=click.Choice(list(DRIVERS), case_sensitive=False), default=None,
+              help="The application's driver: its setting for a transaction-mode pool "
+                   "(prepared statements off) is printed, or added to DATABASE_URL.")
 def env(file: str, user_name: str, host: str | None, output_format: str,
-        show_secrets: bool) -> None:
-    """Print connection settings for USER of the environment FILE."""
+        show_secrets: bool, driver: str | None) -> None:
+    """Print connection settings for USER of the environment FILE.
+
+    With a pooler, DATABASE_URL goes through it and DIRECT_DATABASE_URL to the server
+    itself (for migrations); a note on stderr says what a transaction-mode pool asks of the
+    application's driver.
+    """
     environment = load_environment(file)
+    driver = driver.lower() if driver else None
     try:
-        info = connection_info(environment, user_name, host)
+        info = connection_info(environment, user_name, host, driver)
     except ConnectionInfoError as error:
         raise click.ClickException(str(error)) from None
     click.echo(render_variables(info.variables(show_secrets=show_secrets), output_format))
+    if info.pool_mode == "transaction":
+        click.echo(f"note: {transaction_mode_note(driver)}", err=True)
