@@ -18,6 +18,7 @@ from roles.cluster import cluster  # noqa: E402
 from roles.compose import compose  # noqa: E402
 from roles.hardening import hardening  # noqa: E402
 from roles.install import install  # noqa: E402
+from roles.monitoring import monitoring  # noqa: E402
 from roles.pooler import pooler  # noqa: E402
 from roles.settings import settings  # noqa: E402
 from roles.tls import tls  # noqa: E402
@@ -32,4 +33,5 @@ tls(env)
 settings(env)
 access(env)
 pooler(env)
+monitoring(env)
 backups(env)

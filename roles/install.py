@@ -15,7 +15,7 @@ from pgstead.postgres.pgdg import PGDG_SOURCES, render_pgdg_sources, uses_pgdg
 CREATECLUSTER_CONF = "create_main_cluster = false\n"
 BACKUP_PACKAGES = ["cron", "zstd", "gzip"]
 # Daemons pgstead runs as instances of its own: their packages must not start a default one.
-DAEMON_PACKAGES = ("pgbouncer",)
+DAEMON_PACKAGES = ("pgbouncer", "prometheus-postgres-exporter")
 
 
 def host_packages(env: Environment) -> list[str]:
@@ -32,6 +32,8 @@ def host_packages(env: Environment) -> list[str]:
                    *hardening.packages(env)]
         if env.pooler.enabled:
             wanted.append("pgbouncer")
+        if env.monitoring.exporter:
+            wanted.append("prometheus-postgres-exporter")
     return wanted
 
 

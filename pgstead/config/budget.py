@@ -59,6 +59,8 @@ def derived_connection_limit(max_connections: int, reserved: int, declared: list
 
 # Server connections a backup run holds at most: the dump, then its verifying restore.
 BACKUP_CONNECTIONS = 2
+# The exporter reads everything over one connection to the postgres database.
+EXPORTER_CONNECTIONS = 1
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,8 @@ def direct_needs(env: Environment) -> list[tuple[str, int]]:
     if env.backups.enabled:
         jobs = env.backups.jobs if env.backups.format == "directory" else 1
         needs.append(("backups", max(BACKUP_CONNECTIONS, jobs + 1)))
+    if env.monitoring.exporter:
+        needs.append(("the exporter", EXPORTER_CONNECTIONS))
     return [(what, count) for what, count in needs if count > 0]
 
 

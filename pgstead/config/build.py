@@ -22,6 +22,7 @@ from pgstead.config.model import (
     Environment,
     Hardening,
     HbaRule,
+    Monitoring,
     PgAudit,
     Pooler,
     Postgres,
@@ -54,10 +55,11 @@ def build_environment(document: dict, *, source: Path, state_dir: Path,
         hba=tuple(HbaRule(**rule) for rule in document.get("hba", [])),
         backups=_backups(document.get("backups")),
         pooler=_pooler(document.get("pooler"), postgres),
+        monitoring=_monitoring(document.get("monitoring")),
         security=Security(**document.get("security", {})),
         hardening=_hardening(document.get("hardening", {})),
     )
-    return _hardened(env, document)
+    return _with_statements(_hardened(env, document))
 
 
 def parse_size(text: str) -> int:
@@ -161,6 +163,22 @@ def _pooler(raw: dict | None, postgres: Postgres) -> Pooler:
                         if "pool_mode" in d},
         pool_sizes={p["user"]: p["pool_size"] for p in raw.get("pools", [])},
     )
+
+
+def _monitoring(raw: dict | None) -> Monitoring:
+    if raw is None:
+        return Monitoring()
+    return Monitoring(**{"exporter": True, "statements": True, **raw})
+
+
+def _with_statements(env: Environment) -> Environment:
+    """pg_stat_statements in every declared database when the file asks for it."""
+    if not env.monitoring.statements:
+        return env
+    extension = "pg_stat_statements"
+    return replace(env, databases=tuple(
+        d if extension in d.extensions else replace(d, extensions=(*d.extensions, extension))
+        for d in env.databases))
 
 
 def _hardening(raw: dict) -> Hardening:

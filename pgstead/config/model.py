@@ -126,6 +126,16 @@ class Pooler:
 
 
 @dataclass(frozen=True)
+class Monitoring:
+    exporter: bool = False
+    statements: bool = False
+    port: int = 9187
+    listen_address: str = "127.0.0.1"
+    max_replica_lag_seconds: int = 60
+    connection_alarm_percent: int = 90
+
+
+@dataclass(frozen=True)
 class Security:
     allow_trust: bool = False  # permit `trust` in hba rules
     allow_literal_passwords: bool = False  # permit `password: {value: ...}` in the YAML
@@ -171,6 +181,7 @@ class Environment:
     hba: tuple[HbaRule, ...] = ()
     backups: Backups = field(default_factory=Backups)
     pooler: Pooler = field(default_factory=Pooler)
+    monitoring: Monitoring = field(default_factory=Monitoring)
     security: Security = field(default_factory=Security)
     hardening: Hardening = field(default_factory=Hardening)
 

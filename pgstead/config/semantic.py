@@ -10,6 +10,7 @@ from pgstead.config.pooler_check import check_pooler
 from pgstead.config.sections_check import (
     check_backups,
     check_compose,
+    check_monitoring,
     check_opt_outs,
     check_tls,
     warn_exposed_without_tls,
@@ -25,6 +26,7 @@ _CHECKS = (
     check_hba,
     check_backups,
     check_pooler,
+    check_monitoring,
     check_settings,
     check_connection_budget,
     warn_exposed_without_tls,

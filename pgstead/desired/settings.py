@@ -63,6 +63,8 @@ def desired_settings(env: Environment, resources: HostResources,
                   tls_settings(env, config_dir), archive_settings(env), env.postgres.settings):
         merged.update(layer)
     libraries = hardening.preload_libraries(env)
+    if env.monitoring.statements:
+        libraries.append("pg_stat_statements")
     if libraries:
         merged["shared_preload_libraries"] = hardening.merge_libraries(
             merged.get("shared_preload_libraries"), libraries)
