@@ -23,6 +23,7 @@ COMMANDS = {
     "backups": "pgstead.cli.backups",
     "restore": "pgstead.cli.restore",
     "audit": "pgstead.cli.audit",
+    "status": "pgstead.cli.status",
 }
 
 
