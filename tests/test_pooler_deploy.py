@@ -135,9 +135,11 @@ def test_auth_file_holds_the_servers_verifiers_readable_by_postgres_only(pooled)
     held = {user.strip('"'): verifier.strip('"') for user, verifier in
             (line.split(" ", 1) for line in auth.read_text().splitlines())}
     assert held == stored
+    environ = Path(f"/proc/{pooled.pgbouncer_pid()}/environ").read_bytes()
     for password in pooled.passwords.values():
         assert password not in auth.read_text()
         assert password not in Path(pooled.paths.config).read_text()
+        assert password.encode() not in environ  # the deploy's environment is not inherited
 
 
 def test_each_user_logs_in_through_the_pooler_with_scram_over_verify_full(pooled):

@@ -59,7 +59,7 @@ def build_environment(document: dict, *, source: Path, state_dir: Path,
         security=Security(**document.get("security", {})),
         hardening=_hardening(document.get("hardening", {})),
     )
-    return _with_statements(_hardened(env, document))
+    return _hardened(env, document)
 
 
 def parse_size(text: str) -> int:
@@ -169,16 +169,6 @@ def _monitoring(raw: dict | None) -> Monitoring:
     if raw is None:
         return Monitoring()
     return Monitoring(**{"exporter": True, "statements": True, **raw})
-
-
-def _with_statements(env: Environment) -> Environment:
-    """pg_stat_statements in every declared database when the file asks for it."""
-    if not env.monitoring.statements:
-        return env
-    extension = "pg_stat_statements"
-    return replace(env, databases=tuple(
-        d if extension in d.extensions else replace(d, extensions=(*d.extensions, extension))
-        for d in env.databases))
 
 
 def _hardening(raw: dict) -> Hardening:

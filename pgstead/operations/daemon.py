@@ -31,7 +31,10 @@ def _start(spec: DaemonSpec) -> StringCommand:
     notify = (["--notify-await", "--notify-timeout", str(START_TIMEOUT_SECONDS)]
               if spec.notify else [])
     return StringCommand(
-        "mkdir", "-p", RUN_DIR, "&&", "env", *env, "start-stop-daemon", "--start", "--quiet",
+        # env -i: the daemon inherits nothing of the deploy's environment (on @local that
+        # holds the controller's, password variables included).
+        "mkdir", "-p", RUN_DIR, "&&", "env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+        "LANG=C.UTF-8", *env, "start-stop-daemon", "--start", "--quiet",
         "--background", "--make-pidfile", "--pidfile", QuoteString(spec.pidfile),
         "--chuid", QuoteString(spec.user), "--output", QuoteString(spec.log), *notify,
         "--startas", QuoteString(spec.argv[0]), "--", *[QuoteString(a) for a in spec.argv[1:]],
