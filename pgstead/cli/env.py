@@ -14,6 +14,7 @@ import click
 
 from pgstead.cli.connection_info import ConnectionInfoError, connection_info
 from pgstead.cli.driver_hints import DRIVERS, transaction_mode_note
+from pgstead.cli.inventory_state import inventory_hosts_of
 from pgstead.config.load import load_environment
 
 # Values a dotenv reader takes literally without quotes.
@@ -43,27 +44,36 @@ def render_variables(variables: dict[str, str], output_format: str) -> str:
 @click.option("--user", "user_name", required=True, help="A declared user.")
 @click.option("--host", default=None,
               help="Host the application connects to (default: first listen address, "
-                   "else localhost).")
+                   "else localhost). With ha: a comma-separated list of the members.")
+@click.option("--inventory", metavar="INVENTORY",
+              help="With ha: the pyinfra inventory whose hosts are the cluster's members "
+                   "(their ha_address, else ssh address, else name), connecting to none.")
 @click.option("--format", "output_format", type=click.Choice(["dotenv", "json", "shell"]),
               default="dotenv", show_default=True)
 @click.option("--show-secrets", is_flag=True, help="Print the password instead of ********.")
 @click.option("--driver", type=click.Choice(list(DRIVERS), case_sensitive=False), default=None,
               help="The application's driver: its setting for a transaction-mode pool "
                    "(prepared statements off) is printed, or added to DATABASE_URL.")
-def env(file: str, user_name: str, host: str | None, output_format: str,
-        show_secrets: bool, driver: str | None) -> None:
+def env(file: str, user_name: str, host: str | None, inventory: str | None,
+        output_format: str, show_secrets: bool, driver: str | None) -> None:
     """Print connection settings for USER of the environment FILE.
 
-    With a pooler, DATABASE_URL goes through it and DIRECT_DATABASE_URL to the server
-    itself (for migrations); a note on stderr says what a transaction-mode pool asks of the
+    With ha, DATABASE_URL names every member (host=a,b,c) with target_session_attrs
+    read-write (prefer-standby for readonly users), and DB_HOST/DB_PORT are the same lists.
+
+    With a pooler, DATABASE_URL goes through it and DIRECT_DATABASE_URL to the server itself
+    (for migrations); a note on stderr says what a transaction-mode pool asks of the
     application's driver.
     """
-    environment = load_environment(file)
-    driver = driver.lower() if driver else None
+    hosts = inventory_hosts_of(inventory) if inventory else None
+    environment = load_environment(file, hosts=hosts)
+    members = [h.address for h in hosts or ()]
     try:
-        info = connection_info(environment, user_name, host, driver)
+        info = connection_info(environment, user_name, host, members,
+                               driver.lower() if driver else None)
     except ConnectionInfoError as error:
         raise click.ClickException(str(error)) from None
     click.echo(render_variables(info.variables(show_secrets=show_secrets), output_format))
     if info.pool_mode == "transaction":
-        click.echo(f"note: {transaction_mode_note(driver)}", err=True)
+        click.echo(f"note: {transaction_mode_note(driver.lower() if driver else None)}",
+                   err=True)
