@@ -23,7 +23,7 @@ from pgstead.server.select import server_for
 from roles.tls import host_certificate
 
 # The basic auth user of an exporter on a declared address; its password is generated in the
-# controller's state directory (passwords/<this>), for Prometheus' scrape config.
+# controller's state directory (secrets/exporter-web.password), for Prometheus' scrape config.
 WEB_USER = "prometheus"
 WEB_PASSWORD_NAME = "exporter-web"
 

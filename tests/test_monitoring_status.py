@@ -5,13 +5,16 @@ connections (exit 1, naming each)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
 import shutil
+import ssl
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +22,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from pgstead.config.secrets import generated_password_path
 from pgstead.render.cron import backup_command, cron_file_path
 from pgstead.render.daemon import RUN_DIR
 from pgstead.render.exporter import exporter_paths
@@ -205,3 +209,48 @@ def test_status_names_a_stale_backup_and_a_connection_hog(monitored):
             conn.close()
         last_run.write_text(saved)
     assert monitored.status().returncode == 0
+
+
+def test_exporter_on_a_declared_address_serves_tls_with_basic_auth(monitored):
+    monitored.env.data["monitoring"]["listen_address"] = "127.0.0.2"
+    monitored.env.write()
+    try:
+        monitored.apply()
+        password = generated_password_path(monitored.env.state_dir / monitored.name,
+                                           "exporter-web").read_text().strip()
+        url = f"https://127.0.0.2:{monitored.exporter_port}/metrics"
+        context = ssl.create_default_context(
+            cafile=str(monitored.env.state_dir / monitored.name / "pki" / "ca.crt"))
+        context.check_hostname = False  # the certificate names the server, not 127.0.0.2
+
+        def fetch(auth: str | None) -> tuple[int, str]:
+            request = urllib.request.Request(url)
+            if auth is not None:
+                request.add_header("Authorization", "Basic " + base64.b64encode(
+                    auth.encode()).decode())
+            try:
+                with urllib.request.urlopen(request, timeout=10, context=context) as answer:
+                    return answer.status, answer.read().decode()
+            except urllib.error.HTTPError as error:
+                return error.code, ""
+
+        deadline = time.monotonic() + 60
+        while True:  # restarted in the background by the apply
+            try:
+                status, _ = fetch(None)
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        assert status == 401
+        assert fetch("prometheus:wrong")[0] == 401
+        status, text = fetch(f"prometheus:{password}")
+        assert status == 200 and "pg_up 1" in text.splitlines()
+        web = Path(exporter_paths(monitored.name).web_config).read_text()
+        assert password not in web and "$2b$" in web
+        assert monitored.apply().changed == []
+    finally:
+        monitored.env.data["monitoring"].pop("listen_address")
+        monitored.env.write()
+        monitored.apply()
