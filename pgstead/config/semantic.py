@@ -14,6 +14,7 @@ from pgstead.config.sections_check import (
     check_monitoring,
     check_opt_outs,
     check_tls,
+    check_wal_directory,
     warn_exposed_without_tls,
 )
 from pgstead.config.settings_check import check_settings
@@ -28,6 +29,7 @@ _CHECKS = (
     check_backups,
     check_pooler,
     check_monitoring,
+    check_wal_directory,
     check_settings,
     check_ha,
     check_connection_budget,
