@@ -16,6 +16,8 @@ from roles.compose import compose  # noqa: E402
 from roles.environment import deployed_environment  # noqa: E402
 from roles.hardening import hardening  # noqa: E402
 from roles.install import install  # noqa: E402
+from roles.monitoring import monitoring  # noqa: E402
+from roles.pooler import pooler  # noqa: E402
 from roles.settings import settings  # noqa: E402
 from roles.tls import tls  # noqa: E402
 
@@ -28,4 +30,6 @@ hardening(env)
 tls(env)
 settings(env)
 access(env)
+pooler(env)
+monitoring(env)
 backups(env)

@@ -23,6 +23,7 @@ COMMANDS = {
     "backups": "pgstead.cli.backups",
     "restore": "pgstead.cli.restore",
     "audit": "pgstead.cli.audit",
+    "status": "pgstead.cli.status",
     "import": "pgstead.cli.import_sqlite:import_",  # `import` is a Python keyword
 }
 
