@@ -16,6 +16,7 @@ from roles.access import access  # noqa: E402
 from roles.backups import backups  # noqa: E402
 from roles.cluster import cluster  # noqa: E402
 from roles.compose import compose  # noqa: E402
+from roles.ha import consensus, patroni  # noqa: E402
 from roles.hardening import hardening  # noqa: E402
 from roles.install import install  # noqa: E402
 from roles.settings import settings  # noqa: E402
@@ -26,8 +27,10 @@ env = environment_for(environment_path(host.data.get("pgstead_env"), sys.argv))
 install(env)
 compose(env)
 cluster(env)
+consensus(env)
 hardening(env)
 tls(env)
+patroni(env)
 settings(env)
 access(env)
 backups(env)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pyinfra import host
+
 from pgstead.config.model import Environment
 from pgstead.psql import Server
 from pgstead.render.compose import CONTAINER_CONF_DIR, CONTAINER_PORT, SERVICE, layout_for
+from pgstead.server.patroni import PATRONI_DIR, Member, PatroniNode
 
 COMPOSE_WRAPPER = "pgstead-compose"  # installed in /usr/local/sbin by the compose role
 RESTART_WAIT_SECONDS = 120
@@ -20,8 +23,20 @@ _RESTART = (
 )
 
 
+def member_address(data: object, name: str) -> str:
+    """The address a cluster member's peers reach it on: `ha_address` host data, else the ssh
+    address, else the inventory name."""
+    get = data.get
+    return str(get("ha_address") or get("ssh_hostname") or name)
+
+
 def server_for(env: Environment) -> Server:
     pg = env.postgres
+    if env.ha is not None:
+        scope = env.ha.scope or env.name
+        me = Member(host.name, member_address(host.data, host.name))
+        return Server(version=pg.version, cluster=scope, port=pg.port, conf_dir=PATRONI_DIR,
+                      patroni=PatroniNode(scope, me))
     if pg.install != "compose":
         return Server(version=pg.version, cluster=pg.cluster, port=pg.port)
     layout = layout_for(env)

@@ -14,6 +14,8 @@ from pgstead.pgdg import PGDG_SOURCES, render_pgdg_sources, uses_pgdg
 # creates the clusters the file declares, so that default must be off before installing.
 CREATECLUSTER_CONF = "create_main_cluster = false\n"
 BACKUP_PACKAGES = ["cron", "zstd", "gzip"]
+# Patroni runs PostgreSQL, etcd (server on its members, client everywhere) is its store.
+HA_PACKAGES = ["patroni", "etcd-server", "etcd-client"]
 
 
 def host_packages(env: Environment) -> list[str]:
@@ -28,6 +30,8 @@ def host_packages(env: Environment) -> list[str]:
         version = env.postgres.version
         wanted += [f"postgresql-{version}", f"postgresql-client-{version}",
                    *hardening.packages(env)]
+    if env.ha is not None:
+        wanted += HA_PACKAGES
     return wanted
 
 

@@ -1,0 +1,1 @@
+"""The seam of modes: how pgstead runs and reaches a server (native, compose, Patroni)."""
