@@ -45,7 +45,8 @@ def _under_patroni(env: Environment, server: Server, wanted: dict[str, str]) -> 
     ha_ops.dynamic_config(name=f"Patroni dynamic configuration of {node.scope}", node=node,
                           wanted=dynamic_config(env, cluster))
     ha_ops.rolling_restart(name=f"Rolling restart of {node.scope} where a parameter needs it",
-                           node=node, restart_names=_restart_class_changes(server, wanted),
+                           node=node,
+                           restart_names=_restart_class_changes(server, {**cluster, **local}),
                            restart_policy=env.postgres.restart_policy)
 
 

@@ -19,11 +19,11 @@ class Supervised:
 
 
 class SupervisedDaemon(FactBase):
-    """Whether pgstead-supervise keeps `name` running, and with which config digest."""
+    """Whether pgstead-supervise keeps `daemon` running, and with which config digest."""
 
-    def command(self, name: str) -> StringCommand:
+    def command(self, daemon: str) -> StringCommand:
         return StringCommand(
-            "if", "[", "-x", SUPERVISOR, "];", "then", SUPERVISOR, "status", QuoteString(name),
+            "if", "[", "-x", SUPERVISOR, "];", "then", SUPERVISOR, "status", QuoteString(daemon),
             ";", "else", "echo", "stopped;", "fi;",
             "if", "[", "-d", "/run/systemd/system", "];", "then", "echo", "systemd;",
             "else", "echo", "other;", "fi",
@@ -89,7 +89,7 @@ class PackageEtcd:
 # The package's etcd listens on http://localhost:2379 when it runs; ours never does (TLS).
 _PACKAGE_ETCD = (
     f'if [ -d {ETCD_PACKAGE_DATA} ]; then echo present; else echo absent; fi; '
-    'if pgrep -x etcd >/dev/null && ! pgrep -f "etcd --config-file" >/dev/null; then '
+    'if pgrep -x etcd >/dev/null && ! pgrep -f "^/usr/bin/etcd --config-file" >/dev/null; then '
     'echo running; '
     'ETCDCTL_API=3 etcdctl --endpoints=http://127.0.0.1:2379 --dial-timeout=3s member list '
     '-w json 2>/dev/null || echo "{}"; echo; '

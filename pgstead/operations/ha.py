@@ -52,7 +52,7 @@ def supervised(daemon: str, user: str, command: list[str], digest: str,
                       command=["/usr/bin/etcd", "--config-file", "/etc/pgstead/etcd/etcd.yml"],
                       digest=sha)
     """
-    state = host.get_fact(SupervisedDaemon, name=daemon)
+    state = host.get_fact(SupervisedDaemon, daemon=daemon)
     start = StringCommand(SUPERVISOR, "start", QuoteString(daemon), QuoteString(user), digest,
                           "--", *[QuoteString(word) for word in command])
     if not state.running:

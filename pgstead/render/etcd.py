@@ -47,6 +47,8 @@ def render_etcd_config(me: Member, members: Sequence[Member], scope: str) -> str
         "initial-cluster": ",".join(f"{m.name}={peer_url(m)}" for m in members),
         "initial-cluster-state": "new",
         "initial-cluster-token": f"pgstead-{scope}",
+        # Patroni speaks to etcd through its JSON gateway, off by default in a config file.
+        "enable-grpc-gateway": True,
         "client-transport-security": tls,
         "peer-transport-security": tls,
         "logger": "zap",
