@@ -70,7 +70,7 @@ class Cluster:
         return self.state_dir / self.name / "pki" / "ca.crt"
 
     def password(self, user: str = WRITER) -> str:
-        return (self.state_dir / self.name / "passwords" / user).read_text().strip()
+        return (self.state_dir / self.name / "secrets" / f"{user}.password").read_text().strip()
 
     def run(self, *args: str) -> Run:
         return pyinfra(str(self.inventory), *args, state_dir=self.state_dir)
