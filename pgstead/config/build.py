@@ -15,7 +15,6 @@ from pgstead.config.model import (
     Compose,
     Database,
     Environment,
-    Ha,
     Hardening,
     HbaRule,
     PgAudit,
@@ -49,20 +48,8 @@ def build_environment(document: dict, *, source: Path, state_dir: Path,
         backups=_backups(document.get("backups")),
         security=Security(**document.get("security", {})),
         hardening=_hardening(document.get("hardening", {})),
-        ha=_ha(document.get("ha"), document["name"]),
     )
     return _hardened(env, document)
-
-
-def _ha(raw: dict | None, name: str) -> Ha | None:
-    if raw is None:
-        return None
-    sync = raw.get("synchronous", "on")
-    sync = {True: "on", False: "off"}.get(sync, sync)
-    return Ha(engine=raw.get("engine", "patroni"), scope=raw.get("scope", name),
-              synchronous=sync, ttl=raw.get("ttl", 10), loop_wait=raw.get("loop_wait", 2),
-              retry_timeout=raw.get("retry_timeout", 4),
-              dcs_hosts=tuple(raw.get("dcs", {}).get("hosts", ())))
 
 
 def parse_size(text: str) -> int:

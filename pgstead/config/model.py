@@ -130,20 +130,6 @@ class Hardening:
 
 
 @dataclass(frozen=True)
-class Ha:
-    """`ha:`: the hosts run one Patroni cluster with etcd as its consensus store."""
-
-    engine: str = "patroni"
-    scope: str = ""
-    synchronous: str = "on"  # off | on | strict
-    ttl: int = 10
-    loop_wait: int = 2
-    retry_timeout: int = 4
-    dcs_hosts: tuple[str, ...] = ()  # etcd members; empty: every host of the inventory
-    replica_method: str = "basebackup"
-
-
-@dataclass(frozen=True)
 class Environment:
     name: str
     source: Path  # the YAML file it was loaded from
@@ -157,7 +143,6 @@ class Environment:
     backups: Backups = field(default_factory=Backups)
     security: Security = field(default_factory=Security)
     hardening: Hardening = field(default_factory=Hardening)
-    ha: Ha | None = None
 
     def user(self, name: str) -> User | None:
         return next((u for u in self.users if u.name == name), None)
