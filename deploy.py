@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from pyinfra import host  # noqa: E402
 
-from pgstead.deploy_env import environment_for, environment_path  # noqa: E402
+from pgstead.config.deploy_env import environment_for, environment_path  # noqa: E402
 from roles.access import access  # noqa: E402
 from roles.backups import backups  # noqa: E402
 from roles.cluster import cluster  # noqa: E402

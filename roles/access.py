@@ -3,6 +3,7 @@
 from pyinfra.api import deploy
 
 from pgstead.config.model import Environment
+from pgstead.desired.hba import pg_hba_for
 from pgstead.facts.access import AccessRead
 from pgstead.facts.ha import takes_writes
 from pgstead.operations import databases as database_ops
@@ -10,8 +11,7 @@ from pgstead.operations import grants as grant_ops
 from pgstead.operations import ha as ha_ops
 from pgstead.operations import hba as hba_ops
 from pgstead.operations import roles as role_ops
-from pgstead.render.pg_hba import pg_hba_for
-from pgstead.servers import server_for
+from pgstead.server.select import server_for
 
 
 @deploy("PostgreSQL access")

@@ -3,16 +3,17 @@
 from pyinfra.api import deploy
 
 from pgstead import PROJECT_ROOT
-from pgstead.backup_files import backup_files
 from pgstead.config.model import Environment
-from pgstead.cron_entry import (
+from pgstead.desired.backup_files import backup_files
+from pgstead.operations import service
+from pgstead.operations.files import Absent, Directory, File, managed_files
+from pgstead.render.cron import (
     BACKUP_PROGRAM,
     MESSAGES_LIBRARY,
     RESTORE_PROGRAM,
     cron_file_path,
 )
-from pgstead.operations import service
-from pgstead.operations.files import Absent, Directory, File, managed_files
+from pgstead.server.select import server_for
 from roles.pitr import pitr
 
 HOST_FILES = PROJECT_ROOT / "pgstead" / "data" / "host"
@@ -30,7 +31,7 @@ def backups(env: Environment) -> None:
     b = env.backups
     # cron, zstd and gzip come with the install role's one apt transaction.
     service.running(name="cron runs", service="cron")
-    planned = backup_files(env)
+    planned = backup_files(env, server_for(env))
     managed_files(name=f"Backup programs, config, directory and schedule ({b.schedule})", entries=[
         File(MESSAGES_LIBRARY, HOST_FILES / "pgstead-messages"),
         File(BACKUP_PROGRAM, HOST_FILES / "pgstead-backup", mode="755"),

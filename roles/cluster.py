@@ -8,7 +8,7 @@ from pyinfra.api import deploy
 
 from pgstead.config.model import Environment
 from pgstead.operations import cluster as cluster_ops
-from pgstead.servers import server_for
+from pgstead.server.select import server_for
 
 
 @deploy("PostgreSQL cluster")

@@ -6,10 +6,10 @@ from pyinfra.operations import files
 from pgstead import PROJECT_ROOT
 from pgstead.config.model import Environment
 from pgstead.config.secrets import resolve_password
+from pgstead.desired.hba import pg_hba_for
 from pgstead.operations import compose as compose_ops
 from pgstead.render.compose import layout_for, render_compose
-from pgstead.render.pg_hba import pg_hba_for
-from pgstead.servers import COMPOSE_WRAPPER, server_for
+from pgstead.server.select import COMPOSE_WRAPPER, server_for
 
 WRAPPER_PATH = f"/usr/local/sbin/{COMPOSE_WRAPPER}"
 WRAPPER_SOURCE = PROJECT_ROOT / "pgstead" / "data" / "host" / COMPOSE_WRAPPER

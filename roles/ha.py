@@ -16,15 +16,14 @@ from pyinfra.api import deploy
 from pgstead import PROJECT_ROOT
 from pgstead.config.model import Environment, HbaRule
 from pgstead.config.secrets import resolve_password
-from pgstead.desired_settings import desired_settings
+from pgstead.desired.hardening import superuser_tcp_rejects
+from pgstead.desired.settings import desired_settings
 from pgstead.facts.cluster import Resources
-from pgstead.hardening import superuser_tcp_rejects
 from pgstead.operations import ha as ha_ops
 from pgstead.operations.files import Directory, File, managed_files
 from pgstead.pki import ensure_ca, ensure_server_cert
 from pgstead.pki.locations import pki_dir
 from pgstead.pki.sans import LOCALHOST_SANS
-from pgstead.psql import Server
 from pgstead.render.etcd import client_url, render_etcd_config
 from pgstead.render.patroni import PatroniSecrets, render_patroni_config, split_parameters
 from pgstead.render.pg_hba import render_pg_hba
@@ -44,7 +43,8 @@ from pgstead.server.patroni import (
     SUPERVISOR,
     Member,
 )
-from pgstead.servers import member_address, server_for
+from pgstead.server.psql import Server
+from pgstead.server.select import member_address, server_for
 
 HOST_FILES = PROJECT_ROOT / "pgstead" / "data" / "host"
 INIT_SCRIPT = "/etc/init.d/pgstead-ha"

@@ -1,15 +1,15 @@
 """Hardening on the host: the parts that are files and packages, not server parameters.
 
-The parameters come from the same controls through the settings role (pgstead.hardening
-feeds pgstead.desired_settings); here: the private log directory outside the data directory,
+The parameters come from the same controls through the settings role (pgstead.desired.hardening
+feeds pgstead.desired.settings); here: the private log directory outside the data directory,
 the postgres OS user's umask, and the packages of the optional controls.
 """
 
 from pyinfra import host, logger
 from pyinfra.api import deploy
 
-from pgstead import hardening as controls
 from pgstead.config.model import Environment
+from pgstead.desired import hardening as controls
 from pgstead.operations.files import Directory, Entry, Line, managed_files
 
 PROFILE = f"{controls.POSTGRES_HOME}/.bash_profile"

@@ -4,11 +4,11 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.server import LinuxDistribution
 
-from pgstead import hardening
 from pgstead.config.model import Environment
+from pgstead.desired import hardening
 from pgstead.operations import packages
 from pgstead.operations.files import Directory, File, managed_files
-from pgstead.pgdg import PGDG_SOURCES, render_pgdg_sources, uses_pgdg
+from pgstead.postgres.pgdg import PGDG_SOURCES, render_pgdg_sources, uses_pgdg
 
 # Debian's postgresql packages create a "main" cluster on port 5432 on first install; pgstead
 # creates the clusters the file declares, so that default must be off before installing.

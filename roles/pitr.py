@@ -6,13 +6,13 @@ from pyinfra import host
 from pyinfra.api import deploy
 
 from pgstead import PROJECT_ROOT
-from pgstead.backup_files import backup_files
 from pgstead.config.model import Environment
-from pgstead.cron_entry import MESSAGES_LIBRARY
+from pgstead.desired.backup_files import backup_files
 from pgstead.facts.cluster import PgClusters
 from pgstead.operations import pgbackrest, service
 from pgstead.operations.files import Directory, File, managed_files
-from pgstead.pgbackrest_config import (
+from pgstead.render.cron import MESSAGES_LIBRARY
+from pgstead.render.pgbackrest import (
     PITR_PROGRAM,
     STANZA_CONF_DIR,
     default_data_directory,
@@ -21,7 +21,7 @@ from pgstead.pgbackrest_config import (
     stanza_config_path,
     stanza_name,
 )
-from pgstead.servers import server_for
+from pgstead.server.select import server_for
 
 HOST_FILES = PROJECT_ROOT / "pgstead" / "data" / "host"
 
@@ -50,9 +50,10 @@ def pitr(env: Environment) -> None:
         Directory(b.dir, "postgres", "postgres", "750"),
         Directory(repo, "postgres", "postgres", "750"),
     ])
+    server = server_for(env)
     pgbackrest.stanza(name=f"pgBackRest stanza {stanza}", stanza=stanza, repo_path=repo,
-                      server=server_for(env))
-    planned = backup_files(env)
+                      server=server)
+    planned = backup_files(env, server)
     managed_files(name=f"Backup config and schedule ({b.schedule})", entries=[
         Directory("/etc/pgstead"),
         File(planned.config_path, planned.config, group="postgres", mode="640"),

@@ -8,16 +8,16 @@ written by the Patroni role), with restarts done by Patroni as a rolling restart
 from pyinfra import host
 from pyinfra.api import deploy
 
-from pgstead import catalog, units
 from pgstead.config.model import Environment
-from pgstead.desired_settings import desired_settings
+from pgstead.desired.settings import desired_settings
 from pgstead.facts.cluster import Resources
 from pgstead.facts.settings import PgSettings
 from pgstead.operations import ha as ha_ops
 from pgstead.operations import settings as settings_ops
-from pgstead.psql import Server
+from pgstead.postgres import catalog, units
 from pgstead.render.patroni import dynamic_config, split_parameters
-from pgstead.servers import server_for
+from pgstead.server.psql import Server
+from pgstead.server.select import server_for
 
 
 def _restart_class_changes(server: Server, wanted: dict[str, str]) -> list[str]:

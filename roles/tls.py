@@ -16,7 +16,7 @@ from pgstead.pki import (
 from pgstead.pki.locations import pki_dir
 from pgstead.pki.pem import load_certificate, load_private_key, same_public_key
 from pgstead.pki.sans import LOCALHOST_SANS
-from pgstead.servers import server_for
+from pgstead.server.select import server_for
 
 LOCAL_HOST = "@local"
 

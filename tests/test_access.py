@@ -11,8 +11,8 @@ from psycopg import errors
 
 from pgstead.config.load import load_environment
 from pgstead.config.model import Database, User
-from pgstead.facts.databases import LiveDatabase, LiveDefaultAcl, LiveRelation, LiveSchema
-from pgstead.grants_plan import fresh_database, plan_database
+from pgstead.desired.grants import fresh_database, plan_database
+from pgstead.live.databases import LiveDatabase, LiveDefaultAcl, LiveRelation, LiveSchema
 from tests.clusters import sql
 from tests.pgstead_run import apply, dry, pyinfra
 
@@ -49,7 +49,7 @@ def generated_password(env_file, user: str) -> str:
 
 def login(port: int, user: str, password: str, dbname: str = "app") -> psycopg.Connection:
     return psycopg.connect(host="127.0.0.1", port=port, dbname=dbname, user=user,
-                           password=password, connect_timeout=5, autocommit=True)
+                           password=password, connect_timeout=30, autocommit=True)
 
 
 def public_may_create(port: int) -> bool:

@@ -19,8 +19,8 @@ import pytest
 from psycopg import sql
 
 from pgstead import PROJECT_ROOT
-from pgstead.backup_config import render_backup_config
 from pgstead.config.model import Backups
+from pgstead.render.backup_config import render_backup_config
 
 HOST_DIR = PROJECT_ROOT / "pgstead" / "data" / "host"
 BACKUP = HOST_DIR / "pgstead-backup"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pgstead.cli.backups import human_size
-from pgstead.cron_entry import backup_command, cron_file_path
+from pgstead.render.cron import backup_command, cron_file_path
 from tests.clusters import sql
 from tests.conftest import enable_shop_backups
 from tests.pgstead_run import ROOT, apply

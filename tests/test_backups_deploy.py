@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pgstead.cron_entry import cron_file_path
+from pgstead.render.cron import cron_file_path
 from tests.clusters import sql
 from tests.conftest import enable_shop_backups
 from tests.pgstead_run import apply

@@ -17,8 +17,8 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from pgstead.cron_entry import cron_file_path
 from pgstead.pki import server_cert_paths
+from pgstead.render.cron import cron_file_path
 from tests.conftest import EnvFile, base_environment
 from tests.pgstead_run import ROOT, apply, dry, pyinfra
 from tests.test_access import OWNER_PW, RW_PW, access_data, generated_password, login, passwords

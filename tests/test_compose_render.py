@@ -11,17 +11,18 @@ import pytest
 import yaml
 
 from pgstead.config.model import Compose, Environment, HbaRule, Postgres, User
+from pgstead.desired.hba import pg_hba_for
 from pgstead.facts.compose import DockerEngine, Engine
 from pgstead.operations import compose as compose_ops
 from pgstead.operations import packages
+from pgstead.operations.owner import file_owner
 from pgstead.render.compose import (
     CONTAINER_PASSWORD_FILE,
     SPEC_LABEL,
     layout_for,
     render_compose,
 )
-from pgstead.render.pg_hba import pg_hba_for
-from pgstead.servers import server_for
+from pgstead.server.select import server_for
 
 
 def compose_env(**postgres: object) -> Environment:
@@ -139,7 +140,7 @@ def test_compose_server_runs_tools_in_the_container_and_maps_config_paths_to_the
     native = server_for(replace(compose_env(), postgres=Postgres(install="native")))
     assert native.host_path("/etc/postgresql/15/main/server.key") == (
         "/etc/postgresql/15/main/server.key")
-    assert native.file_owner == "postgres:postgres"
+    assert file_owner(native) == "postgres:postgres"
 
 
 def test_layout_keeps_secrets_and_conf_inside_the_project_dir():

@@ -13,8 +13,8 @@ import pytest
 import yaml
 from psycopg.conninfo import conninfo_to_dict
 
+from pgstead.cli.connection_info import DEFAULT_POOL_SIZE, pool_size
 from pgstead.config.load import load_environment
-from pgstead.connection_info import DEFAULT_POOL_SIZE, pool_size
 from tests.pgstead_run import ROOT, apply
 from tests.test_access import access_data, passwords
 
@@ -152,6 +152,6 @@ def test_printed_url_connects_to_the_real_server(env_file):
     out = pgstead_env(env_file.path, "--user", "app-user", "--host", "127.0.0.1",
                       "--show-secrets", "--format", "json", state_dir=env_file.state_dir)
     url = json.loads(out.stdout)["DATABASE_URL"]
-    with psycopg.connect(url, connect_timeout=5) as conn:
+    with psycopg.connect(url, connect_timeout=30) as conn:
         assert conn.execute("SELECT current_user, current_database()").fetchone() == (
             "app-user", "app")

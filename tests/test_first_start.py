@@ -97,7 +97,7 @@ def test_stopped_cluster_gets_its_changed_settings_before_it_starts(env_file):
 
 BAD_VALUE_DEPLOY = """
 from pgstead.operations.settings import parameters
-from pgstead.psql import Server
+from pgstead.server.psql import Server
 
 parameters(name="a rejected value", server=Server(15, {cluster!r}, {port}),
            settings={{"work_mem": "12MB", "shared_buffers": "lots"}})

@@ -22,8 +22,8 @@ import psycopg
 import pytest
 import yaml
 
-from pgstead.cron_entry import backup_config_path, cron_file_path
 from pgstead.pki import cert_info, server_cert_paths
+from pgstead.render.cron import backup_config_path, cron_file_path
 from tests.hosts import Fleet, FleetHost, fleet
 from tests.pgstead_run import PYINFRA, ROOT, Run, pyinfra
 
@@ -127,7 +127,7 @@ def connect(deployment: Deployment, h: FleetHost, *, port: int = PORT, env: str 
     params = {"host": h.name, "hostaddr": h.address, "user": APP_USER, "password": PASSWORD,
               "sslmode": "verify-full", **params}
     return psycopg.connect(port=port, dbname=DATABASE, sslrootcert=str(deployment.ca(env)),
-                           connect_timeout=10, autocommit=True, **params)
+                           connect_timeout=30, autocommit=True, **params)
 
 
 def host_file(h: FleetHost, path: str) -> str:

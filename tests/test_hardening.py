@@ -80,7 +80,7 @@ def deploy_twice(env_file):
 def connect(env_file, user: str = OWNER, password: str = PASSWORD, **params):
     params = {"sslmode": "require", "dbname": DATABASE, **params}
     return psycopg.connect(host="127.0.0.1", port=env_file.port, user=user, password=password,
-                           connect_timeout=5, autocommit=True, **params)
+                           connect_timeout=30, autocommit=True, **params)
 
 
 def data_directory(env_file) -> Path:
@@ -113,7 +113,7 @@ def wait_for_log(env_file, pattern: str) -> str:
 
 def handshake(port: int, context: ssl.SSLContext) -> str:
     """The TLS version a handshake with `context` gets, after PostgreSQL's SSLRequest."""
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as raw:
         raw.sendall(_SSL_REQUEST)
         assert raw.recv(1) == b"S"
         with context.wrap_socket(raw) as tls:
@@ -300,16 +300,16 @@ def test_strict_tightens_the_baseline(env_file):
 # ---- the controls table, pure logic ---------------------------------------------------------
 
 def _environment(tmp_path, monkeypatch, text: str):
-    from pgstead.config.load import check_file
+    from pgstead.cli.checks import check_environment
 
     monkeypatch.setenv("PGSTEAD_STATE_DIR", str(tmp_path / "state"))
     path = tmp_path / "h.yml"
     path.write_text("name: h\ntls: {enabled: false, require: false}\n" + text)
-    return check_file(path)
+    return check_environment(path)
 
 
 def test_controls_are_unique_and_every_parameter_they_set_is_audited(tmp_path, monkeypatch):
-    from pgstead import hardening
+    from pgstead.desired import hardening
 
     env = _environment(tmp_path, monkeypatch, "").environment
     assert len(set(hardening.CONTROL_NAMES)) == len(hardening.CONTROLS)
@@ -328,7 +328,7 @@ def test_an_explicit_setting_weaker_than_a_control_is_a_warning(tmp_path, monkey
 
 
 def test_superuser_tcp_openings_see_all_rules_not_shadowed_by_a_reject():
-    from pgstead.hardening import HbaLine, superuser_tcp_openings
+    from pgstead.desired.hardening import HbaLine, superuser_tcp_openings
 
     def rule(line, kind, db, user, method, address="all"):
         return HbaLine(line, kind, (db,), (user,), address, method)

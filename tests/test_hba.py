@@ -117,7 +117,7 @@ def test_file_edited_by_hand_is_put_back(hba_env):
 BAD_DEPLOY = """
 from pgstead.facts.access import AccessRead
 from pgstead.operations.hba import pg_hba
-from pgstead.psql import Server
+from pgstead.server.psql import Server
 
 server = Server(15, {cluster!r}, {port})
 pg_hba(name="broken pg_hba.conf", server=server, access=AccessRead(server, []),

@@ -120,7 +120,7 @@ def connect(
 ) -> psycopg.Connection:
     return psycopg.connect(
         host="127.0.0.1", port=port, user=user, password=password, dbname=dbname,
-        connect_timeout=10, autocommit=True,
+        connect_timeout=30, autocommit=True,
     )  # fmt: skip
 
 

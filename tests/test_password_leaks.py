@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pgstead import scram
+from pgstead.postgres import scram
 from tests.clusters import sql
 from tests.pgstead_run import apply, pyinfra
 from tests.test_access import access_data, passwords

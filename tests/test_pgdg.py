@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from pgstead.pgdg import PGDG_KEY, render_pgdg_sources, uses_pgdg
+from pgstead.postgres.pgdg import PGDG_KEY, render_pgdg_sources, uses_pgdg
 
 
 def test_distro_major_uses_the_distribution():

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from pgstead.cron_entry import backup_config_path, cron_file_path
-from pgstead.pgbackrest_config import stanza_config_path
+from pgstead.render.cron import backup_config_path, cron_file_path
+from pgstead.render.pgbackrest import stanza_config_path
 from tests.clusters import drop_cluster, free_port, postmaster_start, show, sql
 from tests.conftest import enable_shop_backups
 from tests.pgstead_run import apply, dry, pyinfra

@@ -273,7 +273,7 @@ def handshake(
     if client is not None:
         context.load_cert_chain(*client)
     with (
-        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+        socket.create_connection(("127.0.0.1", port), timeout=30) as raw,
         context.wrap_socket(raw, server_hostname=hostname) as tls,
     ):
         return tls.recv(2)

@@ -62,7 +62,7 @@ class TlsCluster:
     client_key: Path
 
     def connect(self, **params: object) -> psycopg.Connection:
-        return psycopg.connect(port=PORT, dbname="postgres", connect_timeout=5, **params)
+        return psycopg.connect(port=PORT, dbname="postgres", connect_timeout=30, **params)
 
     def connect_verify_full(self, host: str) -> psycopg.Connection:
         """Log in with the password user, checking the server certificate against `host`."""

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pgstead.backup_config import render_backup_config
 from pgstead.config.load import load_environment
-from pgstead.cron_entry import render_cron_entry
-from pgstead.desired_settings import desired_settings
-from pgstead.facts.cluster import HostResources
+from pgstead.desired.hba import pg_hba_for
+from pgstead.desired.settings import desired_settings
+from pgstead.live.host import HostResources
+from pgstead.render.backup_config import render_backup_config
 from pgstead.render.compose import render_compose
-from pgstead.render.pg_hba import pg_hba_for
+from pgstead.render.cron import render_cron_entry
 from tests.pgstead_run import ROOT
 
 EXAMPLE = Path("/work/shared/design/environment.example.yml")

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from pgstead.cron_entry import backup_command
+from pgstead.render.cron import backup_command
 from tests.clusters import sql
 from tests.conftest import EnvFile, base_environment
 from tests.hosts import fleet

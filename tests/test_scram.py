@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from pgstead import scram
+from pgstead.postgres import scram
 from tests.pgstead_run import apply
 
 # RFC 7677, section 3: user "user", password "pencil".
@@ -89,8 +89,8 @@ def test_role_with_our_verifier_logs_in_over_tcp(probe_server):
     verifier = scram.scram_verifier("ours-pw-Ü1")
     _psql_stdin(probe_server.port, f"ALTER ROLE probe PASSWORD '{verifier}';")
     with psycopg.connect(host="127.0.0.1", port=probe_server.port, dbname="postgres",
-                         user="probe", password="ours-pw-Ü1", connect_timeout=5) as conn:
+                         user="probe", password="ours-pw-Ü1", connect_timeout=30) as conn:
         assert conn.execute("SELECT current_user").fetchone() == ("probe",)
     with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
         psycopg.connect(host="127.0.0.1", port=probe_server.port, dbname="postgres",
-                        user="probe", password="ours-pw-U1", connect_timeout=5)
+                        user="probe", password="ours-pw-U1", connect_timeout=30)

@@ -94,12 +94,12 @@ def connect(env_file, ca: Path, **params: object) -> psycopg.Connection:
     params = {"host": "localhost", "user": PASSWORD_USER, "password": PASSWORD,
               "sslmode": "verify-full", **params}
     return psycopg.connect(port=env_file.port, dbname=DATABASE, sslrootcert=str(ca),
-                           connect_timeout=5, autocommit=True, **params)
+                           connect_timeout=30, autocommit=True, **params)
 
 
 def served_certificate(port: int) -> x509.Certificate:
     """The certificate the server presents now, read with PostgreSQL's SSLRequest."""
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as raw:
         raw.sendall(_SSL_REQUEST)
         assert raw.recv(1) == b"S", "the server refused TLS"
         context = ssl.create_default_context()

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from pgstead.config.load import check_file
-from pgstead.passwords import MIN_LENGTH, common_passwords, weak_password_reason
+from pgstead.config.passwords import MIN_LENGTH, common_passwords, weak_password_reason
 from tests.pgstead_run import pyinfra
 
 WEAK = "Password12345678!"  # a common word padded past the length rule

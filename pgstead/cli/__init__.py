@@ -1,4 +1,9 @@
-"""The pgstead command line: one click group; each command lives in its own module here."""
+"""The pgstead command line: one click group; each command lives in its own module here,
+beside the helpers only the CLI uses (the offline plan, connection info, inventory loading,
+the audit runner).
+
+The top layer: it may import everything below it, nothing imports it.
+"""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from pgstead.audit import LOCAL_HOST, as_json, as_text, audit_inventory, audit_local
+from pgstead.cli.audit_runner import LOCAL_HOST, as_json, as_text, audit_inventory, audit_local
 from pgstead.cli.failures import EXIT_FAILURE
 from pgstead.config.load import load_environment
 

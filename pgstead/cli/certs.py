@@ -15,10 +15,10 @@ import click
 from pyinfra.api import Host, State
 from pyinfra.facts.files import FileContents
 
+from pgstead.cli.inventory_state import connected_inventory
 from pgstead.config.load import load_environment
 from pgstead.config.model import Environment
-from pgstead.desired_settings import TLS_FILES
-from pgstead.inventory_state import connected_inventory
+from pgstead.desired.settings import TLS_FILES
 from pgstead.pki import (
     CertInfo,
     PkiError,
@@ -30,7 +30,7 @@ from pgstead.pki import (
 )
 from pgstead.pki.locations import ca_cert_path, pki_dir
 from pgstead.pki.store import CLIENTS_DIR, HOSTS_DIR
-from pgstead.servers import server_for
+from pgstead.server.select import server_for
 
 LOCAL_HOST = "@local"
 

@@ -1,6 +1,6 @@
 """`pgstead env FILE.yml --user NAME`: how an application connects as a declared user.
 
-Prints DATABASE_URL and DB_* variables (see `pgstead.connection_info`) as a dotenv file, a
+Prints DATABASE_URL and DB_* variables (see `pgstead.cli.connection_info`) as a dotenv file, a
 JSON object or shell exports. The password is masked unless --show-secrets is given.
 """
 
@@ -12,8 +12,8 @@ import shlex
 
 import click
 
+from pgstead.cli.connection_info import ConnectionInfoError, connection_info
 from pgstead.config.load import load_environment
-from pgstead.connection_info import ConnectionInfoError, connection_info
 
 # Values a dotenv reader takes literally without quotes.
 _DOTENV_BARE = re.compile(r"^[A-Za-z0-9_./:@%+,=?&*-]*$")

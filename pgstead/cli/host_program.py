@@ -9,7 +9,7 @@ import shlex
 from typing import Any
 
 from pgstead.cli.hosts import HostOutput
-from pgstead.cron_entry import backup_config_path
+from pgstead.render.cron import backup_config_path
 
 # How the programs write an error line: "<time> <program>[<pid>]: error: <message>".
 _ERROR_LINE = re.compile(r"^\S+ pgstead-[a-z]+\[\d+\]: error: (.*)$")

@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pgstead.cli.backups import HostBackups, describe_status, human_size, read_last_run, table
+from pgstead.cli.backup_report import HostBackups, describe_status, human_size, read_last_run, table
 from pgstead.cli.host_program import error_message, program_command
 from pgstead.cli.hosts import HostUnreachable, InventoryHosts
 from pgstead.config.model import Environment
 from pgstead.facts.pgbackrest import parse_info
-from pgstead.pgbackrest_config import PITR_PROGRAM
+from pgstead.render.pgbackrest import PITR_PROGRAM
 
 
 def backup_row(backup: dict[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from pgstead.cli.failures import EXIT_FAILURE
 from pgstead.cli.host_program import error_message, json_lines, program_command
 from pgstead.cli.hosts import HostUnreachable, InventoryHosts
 from pgstead.config.model import Environment
-from pgstead.pgbackrest_config import PITR_PROGRAM
+from pgstead.render.pgbackrest import PITR_PROGRAM
 
 
 def checked_time(text: str) -> str:

@@ -1,7 +1,7 @@
 """`pgstead plan FILE.yml --out DIR`: write, offline, every file a deploy would put on a host.
 
 For review in a pull request: validated exactly like `pgstead validate` (exit 2 on a bad file),
-then the files of `pgstead.plan_files`, secrets masked. Files in DIR that pgstead did not plan
+then the files of `pgstead.cli.plan_files`, secrets masked. Files in DIR that pgstead did not plan
 are left alone; planned ones are replaced.
 """
 
@@ -11,10 +11,10 @@ from pathlib import Path
 
 import click
 
+from pgstead.cli.checks import check_environment
 from pgstead.cli.failures import EXIT_BAD_INPUT, echo_findings
+from pgstead.cli.plan_files import plan_files
 from pgstead.config.build import parse_size
-from pgstead.config.load import check_file
-from pgstead.plan_files import plan_files
 
 
 def _memory(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
@@ -44,7 +44,7 @@ def plan(ctx: click.Context, file: str, out_dir: str, memory: int | None, cpus: 
     Touches no host. Without --memory/--cpus, and with tuning on `auto` in the file, the tuned
     parameters are marked as computed on the host.
     """
-    report = check_file(file, resolve_secrets=not no_secrets)
+    report = check_environment(file, resolve_secrets=not no_secrets)
     echo_findings(report)
     if report.environment is None:
         click.echo(f"{file}: not planned, the file has problems", err=True)

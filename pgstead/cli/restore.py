@@ -17,7 +17,7 @@ from pgstead.cli.host_program import error_message, json_lines, program_command
 from pgstead.cli.hosts import HostUnreachable, default_inventory, inventory_hosts
 from pgstead.cli.pitr_restore import checked_time, restore_to_time
 from pgstead.config.load import load_environment
-from pgstead.cron_entry import RESTORE_PROGRAM
+from pgstead.render.cron import RESTORE_PROGRAM
 
 
 def restore_arguments(database: str, from_set: str | None, into: str | None, replace: bool,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
+from pgstead.cli.checks import check_environment
 from pgstead.cli.failures import EXIT_BAD_INPUT, echo_findings
-from pgstead.config.load import check_file
 
 
 def _count(n: int, noun: str) -> str:
@@ -22,7 +22,7 @@ def validate(ctx: click.Context, file: str, no_secrets: bool) -> None:
 
     Exit 0 when the file is good (warnings may be printed), 2 when it has problems.
     """
-    report = check_file(file, resolve_secrets=not no_secrets)
+    report = check_environment(file, resolve_secrets=not no_secrets)
     echo_findings(report)
     if report.environment is None:
         click.echo(f"{file}: {_count(len(report.errors), 'problem')}", err=True)

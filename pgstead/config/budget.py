@@ -41,3 +41,12 @@ def _int_setting(settings: dict, name: str, default: int) -> int | None:
         return int(str(value).strip())
     except ValueError:
         return None
+
+
+def derived_connection_limit(max_connections: int, reserved: int, declared: list[int],
+                             undeclared: int) -> int:
+    """An equal share of the connections left after the reserved and the declared ones."""
+    if undeclared <= 0:
+        return -1
+    left = max_connections - reserved - sum(limit for limit in declared if limit >= 0)
+    return max(1, left // undeclared)

@@ -6,9 +6,14 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-from pgstead import hardening, units
-from pgstead.config.budget import DEFAULT_MAX_CONNECTIONS, DEFAULT_SUPERUSER_RESERVED
+from pgstead.config.budget import (
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_SUPERUSER_RESERVED,
+    derived_connection_limit,
+)
 from pgstead.config.model import (
+    DEFAULT_PGAUDIT_CLASSES,
+    STRICT_PGAUDIT_CLASSES,
     TLS,
     Backups,
     CertPair,
@@ -25,6 +30,7 @@ from pgstead.config.model import (
 )
 from pgstead.config.secret import Secret
 from pgstead.config.secrets import resolve_relative
+from pgstead.postgres import units
 
 _SIZE = re.compile(r"^([0-9]+) ?(kB|KB|MB|GB|TB)$")
 _SIZE_FACTORS = {"kB": 1024, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
@@ -150,9 +156,9 @@ def _hardening(raw: dict) -> Hardening:
         opt_out={item["control"]: item["reason"] for item in raw.get("opt_out", [])},
         pgaudit=PgAudit(
             enabled=pgaudit.get("enabled", level == "strict"),
-            classes=tuple(pgaudit.get("classes", hardening.STRICT_PGAUDIT_CLASSES
+            classes=tuple(pgaudit.get("classes", STRICT_PGAUDIT_CLASSES
                                       if level == "strict" else
-                                      hardening.DEFAULT_PGAUDIT_CLASSES)),
+                                      DEFAULT_PGAUDIT_CLASSES)),
         ),
         set_user=raw.get("set_user", False),
     )
@@ -161,11 +167,11 @@ def _hardening(raw: dict) -> Hardening:
 def _hardened(env: Environment, document: dict) -> Environment:
     """A connection limit for each login user that declares none, while the hardening
     control connection_limits is active."""
-    if hardening.is_active(env, "connection_limits"):
+    if env.hardening.enforces("connection_limits"):
         declared = {u["name"] for u in document.get("users", []) if "connection_limit" in u}
         present = [u for u in env.users if u.state == "present"]
         settings = env.postgres.settings
-        share = hardening.derived_connection_limit(
+        share = derived_connection_limit(
             int(settings.get("max_connections", DEFAULT_MAX_CONNECTIONS)),
             int(settings.get("superuser_reserved_connections", DEFAULT_SUPERUSER_RESERVED)),
             [u.connection_limit for u in present if u.name in declared],

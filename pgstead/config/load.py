@@ -7,6 +7,7 @@ line, so one run of `pgstead validate` shows all that needs fixing.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from pgstead.config.build import build_environment
 from pgstead.config.errors import ConfigError, Problem, state_dir_for, state_dir_path
 from pgstead.config.findings import Findings, in_file_order
 from pgstead.config.model import Environment
+from pgstead.config.passwords import check_enforced, weak_password_reason
 from pgstead.config.positions import YamlSyntaxError, parse_yaml
 from pgstead.config.raw import entries, is_present, section
 from pgstead.config.schema import schema_problems
@@ -26,13 +28,15 @@ from pgstead.config.secrets import (
     resolve_relative,
 )
 from pgstead.config.semantic import check_semantics
-from pgstead.hardening import weakened_by_settings
-from pgstead.passwords import check_enforced, weak_password_reason
 
 # The schema's pattern for `name`, checked again here because the state directory is built
 # from it: a name with '/' or '..' must never reach a path, whatever else the file got wrong.
 _ENV_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _SPEC_KEYS = ("env", "file", "generate", "value")
+
+# A check of the built Environment against what pgstead derives from it (layers above this
+# one, such as the hardening controls): it returns (YAML path, message) warnings.
+DerivedCheck = Callable[[Environment], Iterable[tuple[tuple, str]]]
 
 
 @dataclass
@@ -54,11 +58,13 @@ def load_environment(path: str | Path, *, resolve_secrets: bool = True) -> Envir
     return report.environment
 
 
-def check_file(path: str | Path, *, resolve_secrets: bool = True) -> Report:
+def check_file(path: str | Path, *, resolve_secrets: bool = True,
+               derived_checks: Iterable[DerivedCheck] = ()) -> Report:
     """Validate `path` and build its Environment; never raises for bad input.
 
     resolve_secrets=False checks no secret source and creates no file: passwords become
-    empty placeholders (for CI without the secrets).
+    empty placeholders (for CI without the secrets). `derived_checks` add warnings found by
+    comparing the built Environment with what upper layers derive from it.
     """
     label = str(path)
     source = Path(path)
@@ -95,10 +101,9 @@ def check_file(path: str | Path, *, resolve_secrets: bool = True) -> Report:
         state_dir = state_dir_for(source, name)
     environment = build_environment(document, source=source.resolve(), state_dir=state_dir,
                                     passwords=passwords)
-    for name, control in weakened_by_settings(environment):
-        findings.warning(("postgres", "settings", name), f"{name} here is weaker than hardening "
-                         f"control {control}, and `pgstead audit` will report it: drop it, or "
-                         "opt the control out with a reason (hardening.opt_out)")
+    for check in derived_checks:
+        for at, message in check(environment):
+            findings.warning(at, message)
     return _report(findings, environment)
 
 

@@ -115,10 +115,15 @@ class Security:
     allow_literal_passwords: bool = False  # permit `password: {value: ...}` in the YAML
 
 
+# pgaudit's log classes when the file names none.
+DEFAULT_PGAUDIT_CLASSES = ("ddl", "role")
+STRICT_PGAUDIT_CLASSES = ("ddl", "role", "write")
+
+
 @dataclass(frozen=True)
 class PgAudit:
     enabled: bool = False
-    classes: tuple[str, ...] = ("ddl", "role")  # pgaudit.log classes
+    classes: tuple[str, ...] = DEFAULT_PGAUDIT_CLASSES  # pgaudit.log classes
 
 
 @dataclass(frozen=True)
@@ -127,6 +132,14 @@ class Hardening:
     opt_out: dict[str, str] = field(default_factory=dict)  # control name -> reason
     pgaudit: PgAudit = field(default_factory=PgAudit)
     set_user: bool = False
+
+    def enforces(self, control: str) -> bool:
+        """Whether the file leaves a hardening control on (the level is not off, no opt-out).
+
+        Enough for the controls that apply to every install mode whenever they are on; the
+        full table, with each control's own conditions, is pgstead.desired.hardening.
+        """
+        return self.level != "off" and control not in self.opt_out
 
 
 @dataclass(frozen=True)

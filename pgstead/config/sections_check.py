@@ -7,9 +7,10 @@ import ipaddress
 from pgstead.config.cron import cron_problem
 from pgstead.config.findings import Findings
 from pgstead.config.raw import by_name, section, strings, text, tls_required
-from pgstead.pgbackrest_config import ARCHIVE_PARAMETERS
 
 LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
+# The parameters pgstead derives for WAL archiving; a file setting them itself would fight it.
+ARCHIVE_PARAMETERS = ("archive_mode", "archive_command", "archive_library")
 
 
 def check_compose(document: dict, findings: Findings) -> None:
@@ -87,3 +88,18 @@ def warn_exposed_without_tls(document: dict, findings: Findings) -> None:
         findings.warning(("compose", "bind"), f"publishing the port on {bind} while "
                          "tls.require is false: passwords and data may cross the network "
                          "unencrypted")
+
+
+def check_opt_outs(document: dict, findings: Findings) -> None:
+    """A control opted out twice (the schema checks names and the required reason)."""
+    raw = document.get("hardening") if isinstance(document, dict) else None
+    opt_out = raw.get("opt_out") if isinstance(raw, dict) else None
+    seen: set[str] = set()
+    for index, item in enumerate(opt_out if isinstance(opt_out, list) else []):
+        name = item.get("control") if isinstance(item, dict) else None
+        if not isinstance(name, str):
+            continue
+        if name in seen:
+            findings.error(("hardening", "opt_out", index, "control"),
+                           f"{name} is opted out twice: keep one entry with its reason")
+        seen.add(name)

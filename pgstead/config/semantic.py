@@ -9,16 +9,17 @@ from pgstead.config.objects_check import check_databases, check_users
 from pgstead.config.sections_check import (
     check_backups,
     check_compose,
+    check_opt_outs,
     check_tls,
     warn_exposed_without_tls,
 )
 from pgstead.config.settings_check import check_settings
-from pgstead.hardening import check_opt_outs
 
 _CHECKS = (
     check_databases,
     check_users,
     check_compose,
+    check_opt_outs,
     check_tls,
     check_hba,
     check_backups,

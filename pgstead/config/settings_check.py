@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pgstead import catalog, units
 from pgstead.config.findings import Findings
 from pgstead.config.raw import section
 from pgstead.config.suggest import did_you_mean
+from pgstead.postgres import catalog, units
 
 # Parameters other sections of the file own; setting them here would fight those sections.
 _OWNED_ELSEWHERE = {

@@ -1,1 +1,4 @@
-"""pyinfra facts that read the live state pgstead's operations compare against."""
+"""pyinfra facts that read the live state pgstead's operations compare against.
+
+Imports: the pure layers and the server seam (every fact takes a `Server`).
+"""

@@ -16,8 +16,8 @@ from pyinfra import host
 from pgstead.config.model import User
 from pgstead.facts.json_query import JsonQueryFact
 from pgstead.facts.roles import LiveRoles, live_roles, role_state_query
-from pgstead.psql import Server
-from pgstead.sqlfiles import render
+from pgstead.postgres.sql import render
+from pgstead.server.psql import Server
 
 
 @dataclass(frozen=True)

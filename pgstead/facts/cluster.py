@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from pyinfra.api import FactBase
 
+from pgstead.live.host import HostResources
+
 
 @dataclass(frozen=True)
 class ClusterState:
@@ -54,12 +56,6 @@ class PgClusters(FactBase):
             clusters.append(ClusterState(int(version), name, int(port),
                                          status.startswith("online"), owner, datadir))
         return clusters
-
-
-@dataclass(frozen=True)
-class HostResources:
-    memory_bytes: int
-    cpus: int
 
 
 class Resources(FactBase):

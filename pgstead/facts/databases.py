@@ -2,49 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from pyinfra.api import StringCommand
 
 from pgstead.facts.json_query import JsonQueryFact
-from pgstead.psql import Server, psql_query, when_ready
-from pgstead.sqlfiles import literal, render
-
-# Privileges as (grantee, privilege); grantee "" is PUBLIC.
-Acl = frozenset[tuple[str, str]]
-
-
-@dataclass(frozen=True)
-class LiveSchema:
-    name: str
-    owner: str
-    acl: Acl
-
-
-@dataclass(frozen=True)
-class LiveRelation:
-    schema: str
-    name: str
-    kind: str  # table (tables, views, materialised and foreign tables) | sequence
-    acl: Acl
-
-
-@dataclass(frozen=True)
-class LiveDefaultAcl:
-    owner: str  # the role whose new objects get these privileges
-    schema: str | None  # None: database-wide
-    kind: str  # tables | sequences | functions | types | schemas
-    acl: Acl
-
-
-@dataclass(frozen=True)
-class LiveDatabase:
-    owner: str
-    acl: Acl
-    schemas: dict[str, LiveSchema]
-    extensions: dict[str, str]  # extension -> schema it lives in
-    relations: tuple[LiveRelation, ...] = ()
-    default_acls: tuple[LiveDefaultAcl, ...] = ()
+from pgstead.live.databases import (
+    Acl,
+    LiveDatabase,
+    LiveDefaultAcl,
+    LiveRelation,
+    LiveSchema,
+)
+from pgstead.postgres.sql import literal, render
+from pgstead.server.psql import Server, psql_query, when_ready
 
 
 def _acl(pairs: list[list[str]]) -> Acl:

@@ -7,7 +7,7 @@ from typing import Any
 
 from pyinfra.api import FactBase, StringCommand
 
-from pgstead.psql import Server, psql_query, when_ready
+from pgstead.server.psql import Server, psql_query, when_ready
 
 
 class JsonQueryFact(FactBase):

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pyinfra.api import StringCommand
 
 from pgstead.facts.json_query import JsonQueryFact
-from pgstead.psql import Server, when_ready
-from pgstead.sqlfiles import literal, render
+from pgstead.postgres.sql import literal, render
+from pgstead.server.psql import Server, when_ready
 
 # psql reading its SQL from stdin and printing one unaligned value.
 _STDIN_QUERY_FLAGS = ("-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-f", "-")

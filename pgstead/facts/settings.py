@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pgstead.facts.json_query import JsonQueryFact
-from pgstead.sqlfiles import literal, render
+from pgstead.postgres.sql import literal, render
 
 
 @dataclass(frozen=True)

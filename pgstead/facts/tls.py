@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from pyinfra.api import FactBase, QuoteString, StringCommand
 
-from pgstead.psql import Server, psql_query, when_ready
+from pgstead.server.psql import Server, psql_query, when_ready
 
 _MISSING = "-"
 

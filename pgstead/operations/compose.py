@@ -21,10 +21,11 @@ from pgstead.facts.compose import (
 )
 from pgstead.facts.paths import PathStates
 from pgstead.operations import packages
+from pgstead.operations.owner import file_owner
 from pgstead.operations.plan_notes import plan_note, planning
-from pgstead.psql import Server
 from pgstead.render.compose import ComposeLayout, ComposeProject
-from pgstead.servers import COMPOSE_WRAPPER
+from pgstead.server.psql import Server
+from pgstead.server.select import COMPOSE_WRAPPER
 
 DAEMON_WAIT_SECONDS = 60
 HEALTHY_WAIT_SECONDS = 300
@@ -142,7 +143,7 @@ def _sha256(text: str) -> str:
 
 
 def _numeric_owner(server: Server) -> str:
-    owner = server.file_owner
+    owner = file_owner(server)
     if not all(part.isdigit() for part in owner.split(":")):
         # A plan made before the image is here: the real owner is read when this runs.
         return "0:0"
@@ -174,7 +175,7 @@ def project_files(server: Server, layout: ComposeLayout, project: ComposeProject
     """
     Ensure the compose project's directory and files are in place, compared by content.
 
-    + server: the compose `Server` (its ``file_owner`` owns the mounted config directory)
+    + server: the compose `Server` (``file_owner(server)`` owns the mounted config directory)
     + layout: where the project lives (``pgstead.render.compose.layout_for``)
     + project: compose.yaml and .env (``pgstead.render.compose.render_compose``)
     + password: the superuser password; sent on stdin into a root-only 0600 file that the

@@ -9,8 +9,8 @@ from pgstead.config.model import Database
 from pgstead.facts.access import AccessRead
 from pgstead.facts.roles import LiveRoles
 from pgstead.operations.plan_notes import plan_note
-from pgstead.psql import Server, psql_commands
-from pgstead.sqlfiles import ident, render
+from pgstead.postgres.sql import ident, render
+from pgstead.server.psql import Server, psql_commands
 
 
 @operation()

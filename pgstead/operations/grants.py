@@ -6,10 +6,11 @@ from pyinfra import host
 from pyinfra.api import operation
 
 from pgstead.config.model import Database, User
-from pgstead.facts.databases import LiveDatabase, PgDatabaseAccess
-from pgstead.grants_plan import managed_schemas, plan_database
+from pgstead.desired.grants import managed_schemas, plan_database
+from pgstead.facts.databases import PgDatabaseAccess
+from pgstead.live.databases import LiveDatabase
 from pgstead.operations.plan_notes import plan_note
-from pgstead.psql import Server, psql_script
+from pgstead.server.psql import Server, psql_script
 
 
 @operation()
@@ -21,7 +22,7 @@ def database_access(server: Server, database: Database, users: list[User]):
     + database: the declared database (it exists once ``databases.databases`` ran)
     + users: every declared user; those of other databases lose what they hold here
 
-    The model (see ``pgstead.grants_plan``): the owner owns the database and its schemas;
+    The model (see ``pgstead.desired.grants``): the owner owns the database and its schemas;
     readwrite users get DML on tables and sequences of their schemas, readonly users SELECT,
     both also on tables the owner creates later (default privileges); only declared users
     may CONNECT; PUBLIC may not create in public. Extensions are installed in public.

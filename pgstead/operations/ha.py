@@ -17,7 +17,7 @@ from pgstead.facts.ha import (
 )
 from pgstead.facts.settings import PgSettings
 from pgstead.operations.plan_notes import plan_note
-from pgstead.psql import Server, psql_commands
+from pgstead.postgres.sql import render
 from pgstead.server.patroni import (
     ETCD_PACKAGE_DATA,
     ETCD_PEER_PORT,
@@ -25,7 +25,7 @@ from pgstead.server.patroni import (
     SUPERVISOR,
     PatroniNode,
 )
-from pgstead.sqlfiles import render
+from pgstead.server.psql import Server, psql_commands
 
 # Debian's etcd-server starts this member on install unless a policy-rc.d forbids it.
 PACKAGE_PEER_URLS = (f"http://localhost:{ETCD_PEER_PORT}",)

@@ -8,9 +8,10 @@ from pyinfra import host, logger
 from pyinfra.api import QuoteString, StringCommand, operation
 
 from pgstead.facts.access import AccessRead, LiveHba
+from pgstead.operations.owner import file_owner
 from pgstead.operations.plan_notes import plan_note
-from pgstead.psql import Server, psql_commands, psql_query
-from pgstead.sqlfiles import render
+from pgstead.postgres.sql import render
+from pgstead.server.psql import Server, psql_commands, psql_query
 
 PREVIOUS_SUFFIX = ".pgstead-prev"
 NEW_SUFFIX = ".pgstead-new"
@@ -31,7 +32,7 @@ def _as_postgres(server: Server, script: str, path: str, **kwargs: object) -> St
     if server.native:
         prefix = ["runuser", "-u", "postgres", "--"]
     else:
-        uid, gid = server.file_owner.split(":")
+        uid, gid = file_owner(server).split(":")
         prefix = ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--"]
     return StringCommand(*prefix, "sh", "-c", QuoteString(script), "pgstead-hba",
                          QuoteString(server.host_path(path)), **kwargs)

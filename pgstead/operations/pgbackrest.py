@@ -7,8 +7,8 @@ from pyinfra.api import QuoteString, StringCommand, operation
 
 from pgstead.facts.pgbackrest import PgBackRestStanza, pgbackrest_command
 from pgstead.operations.plan_notes import plan_note
-from pgstead.psql import Server, psql_query
-from pgstead.sqlfiles import render
+from pgstead.postgres.sql import render
+from pgstead.server.psql import Server, psql_query
 
 
 @operation()

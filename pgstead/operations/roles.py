@@ -8,7 +8,6 @@ from psycopg import sql
 from pyinfra import host, logger
 from pyinfra.api import QuoteString, StringCommand, operation
 
-from pgstead import scram
 from pgstead.config.model import User
 from pgstead.facts.access import AccessRead
 from pgstead.facts.roles import (
@@ -21,8 +20,9 @@ from pgstead.facts.roles import (
     password_check_script,
 )
 from pgstead.operations.plan_notes import plan_note
-from pgstead.psql import Server, psql_script
-from pgstead.sqlfiles import ident, literal, render
+from pgstead.postgres import scram
+from pgstead.postgres.sql import ident, literal, render
+from pgstead.server.psql import Server, psql_script
 
 # Role attributes pgstead owns on every declared user: each is on only if the file lists it.
 # SUPERUSER is never listed by a valid file, so it is always removed.

@@ -6,11 +6,11 @@ from psycopg import sql
 from pyinfra import host, logger
 from pyinfra.api import QuoteString, StringCommand, operation
 
-from pgstead import catalog, units
 from pgstead.facts.settings import LiveSetting, PgSettings
 from pgstead.operations.plan_notes import plan_note
-from pgstead.psql import Server, psql_commands, psql_query
-from pgstead.sqlfiles import ident, literal, render
+from pgstead.postgres import catalog, units
+from pgstead.postgres.sql import ident, literal, render
+from pgstead.server.psql import Server, psql_commands, psql_query
 
 
 def _configured(row: LiveSetting) -> str:

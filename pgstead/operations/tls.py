@@ -12,10 +12,11 @@ from dataclasses import dataclass, replace
 from pyinfra import host
 from pyinfra.api import QuoteString, StringCommand, operation
 
-from pgstead.desired_settings import TLS_FILES
+from pgstead.desired.settings import TLS_FILES
 from pgstead.facts.tls import InstalledFile, InstalledFiles, SslEnabled
+from pgstead.operations.owner import file_owner
 from pgstead.operations.plan_notes import plan_note
-from pgstead.psql import Server, psql_commands, when_ready
+from pgstead.server.psql import Server, psql_commands, when_ready
 
 CERT_MODE = "644"
 KEY_MODE = "600"
@@ -89,7 +90,7 @@ def certificates(server: Server, cert_pem: bytes, key_pem: bytes, ca_pem: bytes,
     + cert_pem: the server certificate (PEM)
     + key_pem: its private key (PEM); sent on stdin, never shown
     + ca_pem: the CA that signs server and client certificates (root.crt)
-    + user, group: owner of the three files (default: ``server.file_owner``); the server
+    + user, group: owner of the three files (default: ``file_owner(server)``); the server
       refuses a key others can read
 
     Changed files are staged beside the old ones and renamed in together. A reload (never a
@@ -109,7 +110,7 @@ def certificates(server: Server, cert_pem: bytes, key_pem: bytes, ca_pem: bytes,
     wanted = [replace(f, path=server.host_path(f.path))
               for f in tls_files(server, cert_pem, key_pem, ca_pem)]
     if user is None or group is None:
-        user, group = server.file_owner.split(":")
+        user, group = file_owner(server).split(":")
     installed = host.get_fact(InstalledFiles, paths=tuple(f.path for f in wanted))
     installed = [*installed, *[None] * (len(wanted) - len(installed))]
 

@@ -2,6 +2,8 @@
 
 Only the `cryptography` library is used; nothing shells out to openssl, and no private key is
 ever printed or logged.
+
+Imports: pgstead.postgres and pgstead.config; beside pgstead.render in the layout.
 """
 
 from pgstead.pki.ca import ensure_ca

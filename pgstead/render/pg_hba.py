@@ -12,12 +12,9 @@ Anything else is rejected by PostgreSQL's implicit final deny.
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable
-from dataclasses import replace
 
-from pgstead.config.model import Environment, HbaRule, User
-from pgstead.hardening import superuser_tcp_rejects
+from pgstead.config.model import HbaRule, User
 
 HEADER = ("# pg_hba.conf: managed by pgstead from {source}; edits are overwritten.\n"
           "# TYPE  DATABASE  USER  ADDRESS  METHOD\n")
@@ -84,22 +81,3 @@ def render_pg_hba(rules: Iterable[HbaRule], users: Iterable[User], *, allow_trus
     lines = [*BUILT_IN_FIRST, *(render_rule(r, by_name, allow_trust) for r in rules),
              *BUILT_IN_LAST]
     return HEADER.format(source=source) + "\n".join(lines) + "\n"
-
-
-def _from_the_host(rule: HbaRule) -> HbaRule:
-    """A loopback rule as a container sees it: clients on the host reach a published port
-    from the container network's gateway, which `samenet` names (and nothing remote)."""
-    try:
-        network = ipaddress.ip_network(rule.address or "", strict=False)
-    except ValueError:
-        return rule
-    return replace(rule, address="samenet") if network.is_loopback else rule
-
-
-def pg_hba_for(env: Environment) -> str:
-    # Hardening (superuser_local_only) puts rejects of postgres over TCP before the file's rules.
-    rules = (*superuser_tcp_rejects(env), *env.hba)
-    if env.postgres.install == "compose":
-        rules = tuple(_from_the_host(rule) for rule in rules)
-    return render_pg_hba(rules, env.users, allow_trust=env.security.allow_trust,
-                         source=env.source.name)

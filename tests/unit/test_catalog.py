@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pgstead import catalog
+from pgstead.postgres import catalog
 
 
 @pytest.mark.parametrize("major", catalog.SUPPORTED_MAJORS)

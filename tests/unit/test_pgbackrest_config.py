@@ -8,14 +8,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pgstead.backup_files import backup_files
 from pgstead.cli import main
+from pgstead.cli.plan_files import plan_files
 from pgstead.config.load import check_file
-from pgstead.desired_settings import desired_settings
-from pgstead.facts.cluster import HostResources
+from pgstead.desired.backup_files import backup_files
+from pgstead.desired.settings import desired_settings
 from pgstead.facts.pgbackrest import parse_info
-from pgstead.pgbackrest_config import PITR_PROGRAM, render_stanza_config
-from pgstead.plan_files import plan_files
+from pgstead.live.host import HostResources
+from pgstead.render.pgbackrest import PITR_PROGRAM, render_stanza_config
+from pgstead.server.select import server_for
 
 BASE = """\
 name: shop
@@ -69,7 +70,8 @@ def test_archiving_is_derived_only_for_pgbackrest(tmp_path):
 
 
 def test_cron_entry_runs_the_pgbackrest_program_as_postgres(tmp_path):
-    planned = backup_files(environment(tmp_path).environment)
+    env = environment(tmp_path).environment
+    planned = backup_files(env, server_for(env))
     job = planned.cron.splitlines()[-1]
     assert job == (f"0 2 * * * postgres {PITR_PROGRAM} --config /etc/pgstead/backup-shop.conf "
                    ">/dev/null 2>&1")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pgstead import catalog, units
-from pgstead.tuning import PROFILES, STORAGES, TuningInput, recommend
+from pgstead.desired.tuning import PROFILES, STORAGES, TuningInput, recommend
+from pgstead.postgres import catalog, units
 
 GB = 1024**3
 

@@ -7,8 +7,8 @@ import datetime
 
 import pytest
 
-from pgstead import catalog
-from pgstead.units import (
+from pgstead.postgres import catalog
+from pgstead.postgres.units import (
     SettingValueError,
     humanise,
     is_list,

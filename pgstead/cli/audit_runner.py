@@ -16,13 +16,13 @@ from dataclasses import asdict, dataclass, replace
 from pyinfra.api import FactBase, QuoteString, StringCommand
 from pyinfra.api.exceptions import PyinfraError
 
-from pgstead import hardening
+from pgstead.cli.inventory_state import connected_inventory
 from pgstead.config.model import Environment
-from pgstead.hardening import FileStat, HbaLine, Live, LiveParam
-from pgstead.inventory_state import connected_inventory
-from pgstead.psql import Server
-from pgstead.servers import server_for
-from pgstead.sqlfiles import literal, render
+from pgstead.desired import hardening
+from pgstead.desired.hardening import FileStat, HbaLine, Live, LiveParam
+from pgstead.postgres.sql import literal, render
+from pgstead.server.psql import Server
+from pgstead.server.select import server_for
 
 LOCAL_HOST = "@local"
 _FILES = "pgstead:files"

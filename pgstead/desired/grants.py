@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from psycopg import sql
 
 from pgstead.config.model import Database, User
-from pgstead.facts.databases import Acl, LiveDatabase, LiveSchema
-from pgstead.sqlfiles import ident, render
+from pgstead.live.databases import Acl, LiveDatabase, LiveSchema
+from pgstead.postgres.sql import ident, render
 
 PUBLIC = ""  # the grantee PUBLIC, as the database fact names it
 PUBLIC_SCHEMA = "public"

@@ -1,8 +1,9 @@
-"""What `backups.method: pgbackrest` puts on a host, rendered from the Environment. Pure.
+"""The files `backups.method: pgbackrest` puts on a host, rendered from the Environment. Pure.
 
 One pgBackRest stanza per native cluster, named after the cluster, with its own file in
-pgBackRest's include directory (so several clusters and the package's global file coexist),
-its repository under `backups.dir`, and the archive settings that feed it WAL.
+pgBackRest's include directory (so several clusters and the package's global file coexist)
+and its repository under `backups.dir`. The archive settings that feed it WAL are desired
+state: pgstead.desired.archive.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ PITR_PROGRAM = "/usr/local/sbin/pgstead-pgbackrest"
 SOCKET_DIR = "/var/run/postgresql"
 # pgBackRest's names for the file's compression choices.
 COMPRESS_TYPES = {"zstd": "zst", "gzip": "gz", "none": "none"}
-# The parameters pgstead derives for WAL archiving; a file setting them itself would fight it.
-ARCHIVE_PARAMETERS = ("archive_mode", "archive_command", "archive_library")
 
 
 def uses_pgbackrest(env: Environment) -> bool:
@@ -58,15 +57,6 @@ def render_stanza_config(env: Environment, data_directory: str) -> str:
         "start-fast=y",
     ]
     return "\n".join(lines) + "\n"
-
-
-def archive_settings(env: Environment) -> dict[str, str]:
-    """Server parameters that push every finished WAL segment into the stanza's repository."""
-    if not uses_pgbackrest(env):
-        return {}
-    stanza = shlex.quote(stanza_name(env))
-    return {"archive_mode": "on",
-            "archive_command": f"pgbackrest --stanza={stanza} archive-push %p"}
 
 
 def render_program_config(env: Environment) -> str:

@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
+from typing import Protocol
 
-from pgstead.backup_config import render_backup_config
 from pgstead.config.model import Environment
-from pgstead.cron_entry import backup_config_path, cron_file_path, render_cron_entry
-from pgstead.pgbackrest_config import PITR_PROGRAM, render_program_config, uses_pgbackrest
-from pgstead.servers import server_for
+from pgstead.render.backup_config import render_backup_config
+from pgstead.render.cron import backup_config_path, cron_file_path, render_cron_entry
+from pgstead.render.pgbackrest import PITR_PROGRAM, render_program_config, uses_pgbackrest
+
+
+class ServedBy(Protocol):
+    """What the backup files need to know of the server's mode (a pgstead.server `Server`)."""
+
+    @property
+    def native(self) -> bool: ...
+
+    @property
+    def socket_port(self) -> int: ...
+
+    exec_prefix: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -21,7 +33,7 @@ class BackupFiles:
     cron: str
 
 
-def backup_files(env: Environment) -> BackupFiles:
+def backup_files(env: Environment, server: ServedBy) -> BackupFiles:
     if uses_pgbackrest(env):
         return BackupFiles(
             run_as="postgres",
@@ -30,7 +42,6 @@ def backup_files(env: Environment) -> BackupFiles:
             cron_path=cron_file_path(env.name),
             cron=render_cron_entry(env.name, env.backups.schedule, program=PITR_PROGRAM),
         )
-    server = server_for(env)
     # A container's client tools run through its exec prefix, which needs root to reach the
     # engine; the dumps then land in the host directory as root's. The host may have no
     # postgres user at all.

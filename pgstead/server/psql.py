@@ -10,12 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pyinfra import host
 from pyinfra.api import QuoteString, StringCommand
-from pyinfra.api.exceptions import OperationError
-from pyinfra.api.state import StateStage
 
-from pgstead.facts.compose import ImagePostgresUser
 from pgstead.server.patroni import PatroniNode
 
 # psql flags for a script: no ~/.psqlrc, stop at the first error, quiet.
@@ -85,22 +81,6 @@ class Server:
         if self.host_conf_dir and (path == base or path.startswith(base + "/")):
             return self.host_conf_dir + path[len(base):]
         return path
-
-    @property
-    def file_owner(self) -> str:
-        """`user:group` that must own the server's files, as chown takes it.
-
-        In compose mode it is the numeric owner of postgres inside the image, read when an
-        operation runs (so after the compose role has pulled the image on a fresh host).
-        """
-        if self.native:
-            return "postgres:postgres"
-        owner = host.get_fact(ImagePostgresUser, image=self.image)
-        if owner:
-            return owner
-        if host.state.current_stage == StateStage.Execute:
-            raise OperationError(f"cannot read the postgres user of image {self.image}")
-        return "postgres:postgres"  # a plan before the image is pulled
 
     @property
     def socket_port(self) -> int:

@@ -10,23 +10,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pgstead import catalog
-from pgstead.backup_files import backup_files
 from pgstead.config.model import Environment, User
-from pgstead.desired_settings import desired_settings, tuned
-from pgstead.facts.cluster import HostResources
-from pgstead.grants_plan import plan_database
-from pgstead.pgbackrest_config import (
+from pgstead.desired.backup_files import backup_files
+from pgstead.desired.grants import plan_database
+from pgstead.desired.hba import pg_hba_for
+from pgstead.desired.settings import desired_settings, tuned
+from pgstead.live.host import HostResources
+from pgstead.pki.sans import server_sans
+from pgstead.postgres import catalog
+from pgstead.render.compose import layout_for, render_compose
+from pgstead.render.pgbackrest import (
     default_data_directory,
     render_stanza_config,
     stanza_config_path,
     stanza_name,
     uses_pgbackrest,
 )
-from pgstead.pki.sans import server_sans
-from pgstead.render.compose import layout_for, render_compose
-from pgstead.render.pg_hba import pg_hba_for
-from pgstead.servers import server_for
+from pgstead.server.select import server_for
 
 MASK = "********"
 # What a change of a parameter in each pg_settings context takes to reach the server.
@@ -211,7 +211,7 @@ def plan_files(env: Environment, *, memory_bytes: int | None = None,
                         "the Compose project's .env"),
         ]
     if env.backups.enabled:
-        backup = backup_files(env)
+        backup = backup_files(env, server)
         files += [
             PlannedFile(f"cron.d/{backup.cron_path.rsplit('/', 1)[1]}", backup.cron,
                         backup.cron_path, "the backup schedule"),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from pgstead import catalog, units
+from pgstead.postgres import catalog, units
 
 PROFILES: tuple[str, ...] = ("web", "oltp", "dw", "mixed", "desktop", "none")
 STORAGES: tuple[str, ...] = ("ssd", "hdd", "san")

@@ -1,8 +1,9 @@
 """The hardening controls: a CIS-style baseline, one table driving both the apply and the audit.
 
 Each `Control` names what it ensures, the server parameters (and preload libraries) the apply
-sets for it, and a check of a host's live state (`Live`, read by `pgstead.audit`). The apply
-takes its settings from exactly the controls the audit checks, so the two cannot disagree.
+sets for it, and a check of a host's live state (`Live`, read by
+`pgstead.cli.audit_runner`). The apply takes its settings from exactly the controls the
+audit checks, so the two cannot disagree.
 
 Levels: `baseline` (the default), `strict` (tighter values, pgaudit on), `off` (nothing: the
 server keeps the distribution's defaults apart from what the file asks). Any control can be
@@ -31,9 +32,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pgstead import catalog, units
-from pgstead.config.findings import Findings
 from pgstead.config.model import Environment, HbaRule
+from pgstead.postgres import catalog, units
 
 LEVELS = ("baseline", "strict", "off")
 LOG_ROOT = "/var/log/postgresql"
@@ -41,8 +41,6 @@ POSTGRES_HOME = "/var/lib/postgresql"  # Debian's home of the postgres OS user
 PROFILE_UMASK_LINE = "umask 077"
 LOG_LINE_PREFIX = "%m [%p] %q%u@%d app=%a client=%h "
 SSL_CIPHERS = "HIGH:!aNULL:!MD5:!3DES:!RC4:!SHA1"
-DEFAULT_PGAUDIT_CLASSES = ("ddl", "role")
-STRICT_PGAUDIT_CLASSES = ("ddl", "role", "write")
 TCP_TYPES = {"host", "hostssl", "hostnossl", "hostgssenc", "hostnogssenc"}
 WEAK_HBA_METHODS = {"md5", "password"}
 # Hba rules that keep the postgres superuser off TCP, whatever the file's `all` rules say.
@@ -526,6 +524,14 @@ def weakened_by_settings(env: Environment) -> list[tuple[str, str]]:
     return found
 
 
+def weakening_warnings(env: Environment) -> list[tuple[tuple, str]]:
+    """`weakened_by_settings` as warnings on the file's settings (a config.load DerivedCheck)."""
+    return [(("postgres", "settings", name), f"{name} here is weaker than hardening control "
+             f"{control}, and `pgstead audit` will report it: drop it, or opt the control out "
+             "with a reason (hardening.opt_out)")
+            for name, control in weakened_by_settings(env)]
+
+
 def minimum_tls_protocol(env: Environment) -> str | None:
     if not is_active(env, "ssl_min_protocol_version"):
         return None
@@ -557,27 +563,3 @@ def parameter_names(env: Environment) -> list[str]:
 def superuser_tcp_rejects(env: Environment) -> tuple[HbaRule, ...]:
     """pg_hba rules, first after the built-in local ones, that keep postgres off TCP."""
     return SUPERUSER_TCP_REJECTS if is_active(env, "superuser_local_only") else ()
-
-
-def derived_connection_limit(max_connections: int, reserved: int, declared: list[int],
-                             undeclared: int) -> int:
-    """An equal share of the connections left after the reserved and the declared ones."""
-    if undeclared <= 0:
-        return -1
-    left = max_connections - reserved - sum(limit for limit in declared if limit >= 0)
-    return max(1, left // undeclared)
-
-
-def check_opt_outs(document: dict, findings: Findings) -> None:
-    """A control opted out twice (the schema checks names and the required reason)."""
-    raw = document.get("hardening") if isinstance(document, dict) else None
-    opt_out = raw.get("opt_out") if isinstance(raw, dict) else None
-    seen: set[str] = set()
-    for index, item in enumerate(opt_out if isinstance(opt_out, list) else []):
-        name = item.get("control") if isinstance(item, dict) else None
-        if not isinstance(name, str):
-            continue
-        if name in seen:
-            findings.error(("hardening", "opt_out", index, "control"),
-                           f"{name} is opted out twice: keep one entry with its reason")
-        seen.add(name)

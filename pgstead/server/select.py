@@ -5,9 +5,9 @@ from __future__ import annotations
 from pyinfra import host
 
 from pgstead.config.model import Environment
-from pgstead.psql import Server
 from pgstead.render.compose import CONTAINER_CONF_DIR, CONTAINER_PORT, SERVICE, layout_for
 from pgstead.server.patroni import PATRONI_DIR, Member, PatroniNode
+from pgstead.server.psql import Server
 
 COMPOSE_WRAPPER = "pgstead-compose"  # installed in /usr/local/sbin by the compose role
 RESTART_WAIT_SECONDS = 120

@@ -14,7 +14,7 @@ import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pgstead.catalog import Parameter
+    from pgstead.postgres.catalog import Parameter
 
 
 class SettingValueError(ValueError):

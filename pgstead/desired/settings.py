@@ -1,17 +1,18 @@
 """The full set of server parameters an environment asks for on one host.
 
 Layers, later ones winning: computed tuning, pgstead's secure baseline, the hardening
-controls (pgstead.hardening), TLS, WAL archiving for pgBackRest, then the file's explicit
+controls (pgstead.desired.hardening), TLS, WAL archiving for pgBackRest, then the file's explicit
 `settings`. Preload libraries the hardening controls need are kept even when the file sets
 shared_preload_libraries itself.
 """
 
 from __future__ import annotations
 
-from pgstead import hardening, tuning, units
 from pgstead.config.model import Environment
-from pgstead.facts.cluster import HostResources
-from pgstead.pgbackrest_config import archive_settings
+from pgstead.desired import hardening, tuning
+from pgstead.desired.archive import archive_settings
+from pgstead.live.host import HostResources
+from pgstead.postgres import units
 
 # Files installed by the TLS role, relative to the cluster's config directory.
 TLS_FILES = {"cert": "server.crt", "key": "server.key", "ca": "root.crt"}

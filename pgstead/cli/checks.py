@@ -1,0 +1,13 @@
+"""The whole check of an environment file that the CLI shows: the file's own checks
+(pgstead.config) and the warnings found against what pgstead derives from it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pgstead.config.load import Report, check_file
+from pgstead.desired.hardening import weakening_warnings
+
+
+def check_environment(path: str | Path, *, resolve_secrets: bool = True) -> Report:
+    return check_file(path, resolve_secrets=resolve_secrets, derived_checks=(weakening_warnings,))
