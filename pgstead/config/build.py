@@ -20,6 +20,7 @@ from pgstead.config.model import (
     Compose,
     Database,
     Environment,
+    Ha,
     Hardening,
     HbaRule,
     PgAudit,
@@ -54,6 +55,7 @@ def build_environment(document: dict, *, source: Path, state_dir: Path,
         backups=_backups(document.get("backups")),
         security=Security(**document.get("security", {})),
         hardening=_hardening(document.get("hardening", {})),
+        ha=_ha(document.get("ha"), document["name"]),
     )
     return _hardened(env, document)
 
@@ -161,6 +163,22 @@ def _hardening(raw: dict) -> Hardening:
                                       DEFAULT_PGAUDIT_CLASSES)),
         ),
         set_user=raw.get("set_user", False),
+    )
+
+
+def _ha(raw: dict | None, name: str) -> Ha | None:
+    if raw is None:
+        return None
+    synchronous = raw.get("synchronous", "on")
+    if isinstance(synchronous, bool):  # YAML 1.1 reads a bare on/off as a boolean
+        synchronous = "on" if synchronous else "off"
+    hosts = raw.get("dcs", {}).get("hosts", "all")
+    simple = {k: v for k, v in raw.items() if k not in ("synchronous", "dcs", "scope")}
+    return Ha(
+        **simple,
+        scope=raw.get("scope", name),
+        synchronous=synchronous,
+        dcs_hosts=None if hosts == "all" else tuple(hosts),
     )
 
 

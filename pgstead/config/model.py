@@ -143,6 +143,23 @@ class Hardening:
 
 
 @dataclass(frozen=True)
+class Ha:
+    """`ha:`: the environment's hosts run one Patroni cluster with etcd as its consensus store.
+
+    The members are not listed here: they are the inventory's hosts for the environment.
+    """
+
+    engine: str = "patroni"
+    scope: str = ""  # Patroni's scope; the build fills in the environment name
+    synchronous: str = "on"  # off | on | strict
+    ttl: int = 10  # seconds the leader lock lives; loop_wait + 2 * retry_timeout <= ttl
+    loop_wait: int = 2
+    retry_timeout: int = 4
+    dcs_hosts: tuple[str, ...] | None = None  # etcd members by host name; None: every host
+    replica_method: str = "basebackup"
+
+
+@dataclass(frozen=True)
 class Environment:
     name: str
     source: Path  # the YAML file it was loaded from
@@ -156,6 +173,7 @@ class Environment:
     backups: Backups = field(default_factory=Backups)
     security: Security = field(default_factory=Security)
     hardening: Hardening = field(default_factory=Hardening)
+    ha: Ha | None = None  # None: each host runs one standalone server
 
     def user(self, name: str) -> User | None:
         return next((u for u in self.users if u.name == name), None)
