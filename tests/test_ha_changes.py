@@ -53,6 +53,24 @@ def changed_ops(run) -> set[str]:
     return {op for op, _ in changes(run)}
 
 
+def config_rewritten(c: Cluster) -> set[tuple[str, str]]:
+    """A cluster-wide change also rewrites each member's Patroni file (its bootstrap section,
+    which a new cluster would start from) and has Patroni re-read it: no restart."""
+    return {(op, h.name) for h in c.fleet.hosts
+            for op in ("Patroni | Patroni config of db1", "Patroni | Patroni member db1 runs")}
+
+
+def normalised(found: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    # pyinfra names an operation called with a per-host name after one of the hosts.
+    out = set()
+    for op, h in found:
+        for prefix in ("Patroni | Patroni config of ", "Patroni | Patroni member "):
+            if op.startswith(prefix):
+                op = prefix + "db1" + op[len(prefix) + 3:]
+        out.add((op, h))
+    return out
+
+
 def set_setting(c: Cluster, name: str, value: str) -> None:
     data = c.data
     data["postgres"]["settings"][name] = value
@@ -66,8 +84,8 @@ def test_a_reload_setting_reaches_every_member_without_a_restart(cluster):
     dry = cluster.run("--dry")
     assert_ok(dry, "dry run")
     # Only the leader writes the dynamic configuration; nothing restarts.
-    assert changes(dry) == {("PostgreSQL settings | Patroni dynamic configuration of hatest",
-                             leader.name)}
+    assert normalised(changes(dry)) == config_rewritten(cluster) | {
+        ("PostgreSQL settings | Patroni dynamic configuration of hatest", leader.name)}
     assert_ok(cluster.run(), "apply")
     wait_for(lambda: setting_everywhere(cluster, "log_min_duration_statement") == {"250ms"},
              "log_min_duration_statement on every member")
@@ -83,7 +101,7 @@ def test_a_restart_setting_is_rolled_out_by_patroni_with_nothing_pending_after(c
     leader = cluster.leader()
     dry = cluster.run("--dry")
     assert_ok(dry, "dry run")
-    assert changes(dry) == {
+    assert normalised(changes(dry)) == config_rewritten(cluster) | {
         ("PostgreSQL settings | Patroni dynamic configuration of hatest", leader.name),
         ("PostgreSQL settings | Rolling restart of hatest where a parameter needs it",
          leader.name),
