@@ -25,9 +25,7 @@ from pgstead.pki import ensure_ca, ensure_server_cert
 from pgstead.pki.locations import pki_dir
 from pgstead.pki.sans import LOCALHOST_SANS
 from pgstead.render.etcd import client_url, render_etcd_config
-from pgstead.render.patroni import PatroniSecrets, render_patroni_config, split_parameters
-from pgstead.render.pg_hba import render_pg_hba
-from pgstead.server.patroni import (
+from pgstead.render.ha_layout import (
     API_USER,
     CA_CERT,
     ETCD_CONFIG,
@@ -43,6 +41,8 @@ from pgstead.server.patroni import (
     SUPERVISOR,
     Member,
 )
+from pgstead.render.patroni import PatroniSecrets, render_patroni_config, split_parameters
+from pgstead.render.pg_hba import render_pg_hba
 from pgstead.server.psql import Server
 from pgstead.server.select import member_address, server_for
 

@@ -18,13 +18,13 @@ from pgstead.facts.ha import (
 from pgstead.facts.settings import PgSettings
 from pgstead.operations.plan_notes import plan_note
 from pgstead.postgres.sql import render
-from pgstead.server.patroni import (
+from pgstead.render.ha_layout import (
     ETCD_PACKAGE_DATA,
     ETCD_PEER_PORT,
     HOST_PROGRAM,
     SUPERVISOR,
-    PatroniNode,
 )
+from pgstead.server.patroni import PatroniNode
 from pgstead.server.psql import Server, psql_commands
 
 # Debian's etcd-server starts this member on install unless a policy-rc.d forbids it.

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import yaml
 
-from pgstead.server.patroni import (
+from pgstead.render.ha_layout import (
     CA_CERT,
     ETCD_CLIENT_PORT,
     ETCD_DATA,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import yaml
 
 from pgstead.config.model import Environment
-from pgstead.server.patroni import (
+from pgstead.render.ha_layout import (
     API_PORT,
     API_USER,
     CA_CERT,

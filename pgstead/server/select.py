@@ -6,7 +6,11 @@ from pyinfra import host
 
 from pgstead.config.model import Environment
 from pgstead.render.compose import CONTAINER_CONF_DIR, CONTAINER_PORT, SERVICE, layout_for
-from pgstead.server.patroni import PATRONI_DIR, Member, PatroniNode
+from pgstead.render.ha_layout import (
+    PATRONI_DIR,
+    Member,
+)
+from pgstead.server.patroni import PatroniNode
 from pgstead.server.psql import Server
 
 COMPOSE_WRAPPER = "pgstead-compose"  # installed in /usr/local/sbin by the compose role
