@@ -1,0 +1,104 @@
+"""What a Patroni + etcd member is given (pure renderers and the dynamic-configuration diff;
+tests/test_ha_cluster.py runs them for real)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from pgstead.config.model import Environment, Ha
+from pgstead.operations.ha import _differences, _leftovers, _merge
+from pgstead.render.etcd import render_etcd_config
+from pgstead.render.ha_layout import Member
+from pgstead.render.patroni import (
+    PatroniSecrets,
+    dynamic_config,
+    render_patroni_config,
+    split_parameters,
+)
+
+MEMBERS = [Member("db1", "10.0.0.11"), Member("db2", "10.0.0.12"), Member("db3", "10.0.0.13")]
+
+
+def env(**ha: object) -> Environment:
+    return Environment(name="prod", source=Path("/x/prod.yml"), state_dir=Path("/x/.pgstead"),
+                       ha=Ha(scope="prod", **ha))
+
+
+def patroni_file(**ha: object) -> dict:
+    text = render_patroni_config(env(**ha), MEMBERS[0], MEMBERS, {"shared_buffers": "1GB"},
+                                 {"max_connections": "100", "log_connections": "on"},
+                                 ["local all postgres peer"],
+                                 PatroniSecrets("repl-pw", "rewind-pw", "api-pw"))
+    return yaml.safe_load(text)
+
+
+def test_patroni_talks_to_etcd_over_tls_with_its_member_certificate():
+    etcd = patroni_file()["etcd3"]
+    assert etcd["protocol"] == "https"
+    assert etcd["hosts"] == ["10.0.0.11:2379", "10.0.0.12:2379", "10.0.0.13:2379"]
+    assert etcd["cert"].endswith("member.crt") and etcd["key"].endswith("member.key")
+
+
+def test_rest_api_is_tls_with_authentication_and_replication_verifies_the_server():
+    config = patroni_file()
+    assert config["restapi"]["certfile"].endswith("member.crt")
+    assert config["restapi"]["authentication"] == {"username": "patroni", "password": "api-pw"}
+    for user in ("replication", "rewind"):
+        assert config["postgresql"]["authentication"][user]["sslmode"] == "verify-full"
+    # The superuser has no password: Patroni reaches its server over the socket.
+    assert config["postgresql"]["authentication"]["superuser"] == {"username": "postgres"}
+
+
+def test_bootstrap_holds_the_cluster_wide_configuration_and_checksums():
+    config = patroni_file(synchronous="strict")
+    dcs = config["bootstrap"]["dcs"]
+    assert dcs["failsafe_mode"] is True
+    assert dcs["synchronous_mode"] is True and dcs["synchronous_mode_strict"] is True
+    assert dcs["postgresql"]["use_pg_rewind"] and dcs["postgresql"]["use_slots"]
+    assert dcs["postgresql"]["parameters"] == {"max_connections": "100",
+                                               "log_connections": "on"}
+    assert "data-checksums" in config["bootstrap"]["initdb"]
+    assert config["postgresql"]["parameters"]["shared_buffers"] == "1GB"
+    assert config["watchdog"] == {"mode": "off"}
+
+
+def test_synchronous_off_turns_both_modes_off():
+    dcs = dynamic_config(env(synchronous="off"), {})
+    assert dcs["synchronous_mode"] is False and dcs["synchronous_mode_strict"] is False
+
+
+def test_parameters_split_into_cluster_wide_and_per_host_and_patroni_keeps_its_own():
+    cluster, local = split_parameters({"shared_buffers": "1GB", "max_connections": "100",
+                                       "listen_addresses": "*", "work_mem": "4MB",
+                                       "ssl": "on"})
+    assert cluster == {"max_connections": "100", "ssl": "on"}
+    assert local == {"shared_buffers": "1GB", "work_mem": "4MB"}
+
+
+def test_etcd_member_config_lists_every_member_over_https_with_client_certificates():
+    config = yaml.safe_load(render_etcd_config(MEMBERS[1], MEMBERS, "prod"))
+    assert config["name"] == "db2"
+    assert config["initial-cluster"] == ("db1=https://10.0.0.11:2380,db2=https://10.0.0.12:2380,"
+                                         "db3=https://10.0.0.13:2380")
+    assert config["listen-client-urls"] == "https://10.0.0.12:2379,https://127.0.0.1:2379"
+    assert config["client-transport-security"]["client-cert-auth"] is True
+    assert config["peer-transport-security"]["client-cert-auth"] is True
+    assert config["enable-grpc-gateway"] is True
+
+
+def test_dynamic_config_patch_holds_only_the_difference_and_removes_undeclared_parameters():
+    wanted = dynamic_config(env(), {"log_connections": "on", "work_mem": "8MB"})
+    live = {**wanted, "ttl": 30, "postgresql": {"use_pg_rewind": True, "use_slots": True,
+                                                "parameters": {"log_connections": True,
+                                                               "work_mem": "4MB",
+                                                               "old_one": "1"}}}
+    patch = _merge(_differences(wanted, live), _leftovers(wanted, live))
+    assert patch == {"ttl": 10, "postgresql": {"parameters": {"work_mem": "8MB",
+                                                              "old_one": None}}}
+
+
+def test_a_converged_dynamic_config_needs_no_patch():
+    wanted = dynamic_config(env(), {"log_connections": "on"})
+    assert _merge(_differences(wanted, wanted), _leftovers(wanted, wanted)) == {}
