@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import yaml
 
+from pgstead.config.members import Member
 from pgstead.render.ha_layout import (
     CA_CERT,
     ETCD_CLIENT_PORT,
@@ -15,7 +16,6 @@ from pgstead.render.ha_layout import (
     ETCD_PEER_PORT,
     MEMBER_CERT,
     MEMBER_KEY,
-    Member,
 )
 
 

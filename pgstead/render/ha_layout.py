@@ -1,10 +1,8 @@
-"""Where the files of a Patroni + etcd member live, and how its peers reach it: the layout the
+"""Where the files of a Patroni + etcd member live and the ports its peers use: the layout the
 renderers write into and the Patroni mode of the `Server` points at (as render/compose.py is
 for compose)."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 PATRONI_CONFIG = "/etc/patroni/pgstead.yml"
 # PostgreSQL's TLS files and Patroni's member certificate (REST API, etcd client).
@@ -25,15 +23,6 @@ API_USER = "patroni"
 MEMBER_CERT = "member.crt"
 MEMBER_KEY = "member.key"
 CA_CERT = "ca.crt"
-
-
-@dataclass(frozen=True)
-class Member:
-    """One host of the cluster: its inventory name (Patroni's and etcd's member name) and the
-    address its peers reach it on."""
-
-    name: str
-    address: str
 
 
 def data_directory(version: int, scope: str) -> str:

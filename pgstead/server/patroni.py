@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pgstead.render.ha_layout import HOST_PROGRAM, PATRONI_CONFIG, Member
+from pgstead.config.members import Member
+from pgstead.render.ha_layout import HOST_PROGRAM, PATRONI_CONFIG
 
 
 @dataclass(frozen=True)

@@ -7,16 +7,11 @@ from pathlib import Path
 
 import yaml
 
+from pgstead.config.members import Member
 from pgstead.config.model import Environment, Ha
-from pgstead.operations.ha import _differences, _leftovers, _merge
+from pgstead.desired.ha import dynamic_configuration
 from pgstead.render.etcd import render_etcd_config
-from pgstead.render.ha_layout import Member
-from pgstead.render.patroni import (
-    PatroniSecrets,
-    dynamic_config,
-    render_patroni_config,
-    split_parameters,
-)
+from pgstead.render.patroni import PatroniSecrets, render_patroni_config
 
 MEMBERS = [Member("db1", "10.0.0.11"), Member("db2", "10.0.0.12"), Member("db3", "10.0.0.13")]
 
@@ -27,8 +22,9 @@ def env(**ha: object) -> Environment:
 
 
 def patroni_file(**ha: object) -> dict:
-    text = render_patroni_config(env(**ha), MEMBERS[0], MEMBERS, {"shared_buffers": "1GB"},
-                                 {"max_connections": "100", "log_connections": "on"},
+    e = env(**ha)
+    dcs = dynamic_configuration(e.ha, {"max_connections": "100", "log_connections": "on"})
+    text = render_patroni_config(e, MEMBERS[0], MEMBERS, {"shared_buffers": "1GB"}, dcs,
                                  ["local all postgres peer"],
                                  PatroniSecrets("repl-pw", "rewind-pw", "api-pw"))
     return yaml.safe_load(text)
@@ -64,19 +60,6 @@ def test_bootstrap_holds_the_cluster_wide_configuration_and_checksums():
     assert config["watchdog"] == {"mode": "off"}
 
 
-def test_synchronous_off_turns_both_modes_off():
-    dcs = dynamic_config(env(synchronous="off"), {})
-    assert dcs["synchronous_mode"] is False and dcs["synchronous_mode_strict"] is False
-
-
-def test_parameters_split_into_cluster_wide_and_per_host_and_patroni_keeps_its_own():
-    cluster, local = split_parameters({"shared_buffers": "1GB", "max_connections": "100",
-                                       "listen_addresses": "*", "work_mem": "4MB",
-                                       "ssl": "on"})
-    assert cluster == {"max_connections": "100", "ssl": "on"}
-    assert local == {"shared_buffers": "1GB", "work_mem": "4MB"}
-
-
 def test_etcd_member_config_lists_every_member_over_https_with_client_certificates():
     config = yaml.safe_load(render_etcd_config(MEMBERS[1], MEMBERS, "prod"))
     assert config["name"] == "db2"
@@ -86,19 +69,3 @@ def test_etcd_member_config_lists_every_member_over_https_with_client_certificat
     assert config["client-transport-security"]["client-cert-auth"] is True
     assert config["peer-transport-security"]["client-cert-auth"] is True
     assert config["enable-grpc-gateway"] is True
-
-
-def test_dynamic_config_patch_holds_only_the_difference_and_removes_undeclared_parameters():
-    wanted = dynamic_config(env(), {"log_connections": "on", "work_mem": "8MB"})
-    live = {**wanted, "ttl": 30, "postgresql": {"use_pg_rewind": True, "use_slots": True,
-                                                "parameters": {"log_connections": True,
-                                                               "work_mem": "4MB",
-                                                               "old_one": "1"}}}
-    patch = _merge(_differences(wanted, live), _leftovers(wanted, live))
-    assert patch == {"ttl": 10, "postgresql": {"parameters": {"work_mem": "8MB",
-                                                              "old_one": None}}}
-
-
-def test_a_converged_dynamic_config_needs_no_patch():
-    wanted = dynamic_config(env(), {"log_connections": "on"})
-    assert _merge(_differences(wanted, wanted), _leftovers(wanted, wanted)) == {}
