@@ -14,6 +14,7 @@ from roles.backups import backups  # noqa: E402
 from roles.cluster import cluster  # noqa: E402
 from roles.compose import compose  # noqa: E402
 from roles.environment import deployed_environment  # noqa: E402
+from roles.ha import consensus, patroni  # noqa: E402
 from roles.hardening import hardening  # noqa: E402
 from roles.install import install  # noqa: E402
 from roles.monitoring import monitoring  # noqa: E402
@@ -26,8 +27,10 @@ env = deployed_environment()
 install(env)
 compose(env)
 cluster(env)
+consensus(env)
 hardening(env)
 tls(env)
+patroni(env)
 settings(env)
 access(env)
 pooler(env)

@@ -8,12 +8,14 @@ from pyinfra.api import deploy
 
 from pgstead.config.model import Environment
 from pgstead.operations import cluster as cluster_ops
+from pgstead.server.select import server_for
 
 
 @deploy("PostgreSQL cluster")
 def cluster(env: Environment) -> None:
     pg = env.postgres
-    if pg.install != "native":
+    # Compose runs its own; Patroni creates (bootstrap) or clones the cluster itself.
+    if server_for(env).managed_by != "pg_ctlcluster":
         return
     cluster_ops.cluster(
         name=f"Cluster {pg.version}/{pg.cluster} on port {pg.port}",

@@ -16,6 +16,8 @@ CREATECLUSTER_CONF = "create_main_cluster = false\n"
 BACKUP_PACKAGES = ["cron", "zstd", "gzip"]
 # Daemons pgstead runs as instances of its own: their packages must not start a default one.
 DAEMON_PACKAGES = ("pgbouncer", "prometheus-postgres-exporter")
+# Patroni runs PostgreSQL, etcd (server on its members, client everywhere) is its store.
+HA_PACKAGES = ["patroni", "etcd-server", "etcd-client"]
 
 
 def host_packages(env: Environment) -> list[str]:
@@ -34,6 +36,8 @@ def host_packages(env: Environment) -> list[str]:
             wanted.append("pgbouncer")
         if env.monitoring.exporter:
             wanted.append("prometheus-postgres-exporter")
+    if env.ha is not None:
+        wanted += HA_PACKAGES
     return wanted
 
 

@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -105,12 +105,26 @@ class FleetHost:
         return docker("exec", self.container, *command, check=check)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Fleet:
     network: str
     subnet: str
     key: Path
     hosts: tuple[FleetHost, ...]
+    extra: list[str] = field(default_factory=list)  # containers added later, removed too
+
+    def add(self, name: str, *, image: str = HOST_IMAGE, init: bool = False,
+            env: dict[str, str] | None = None) -> FleetHost:
+        """One more host on the network (the next static address when it has a /24)."""
+        container = f"{self.network.replace('-net-', '-')}-{name}"
+        prefix = self.subnet.rsplit(".", 1)[0]
+        address = f"{prefix}.{11 + len(self.hosts)}" if self.subnet.endswith("/24") else None
+        self.extra.append(container)
+        h = start_host(self.network, self.key, name, container, image=image, sudo=False,
+                       address=address, init=init, env=env or {})
+        wait_for_ssh(self.key, h)
+        self.hosts = (*self.hosts, h)
+        return h
 
     def host(self, name: str) -> FleetHost:
         return next(h for h in self.hosts if h.name == name)
@@ -149,32 +163,71 @@ def _network_subnet(network: str) -> str:
                   network).stdout.strip()
 
 
+def _create_network(network: str, static: bool) -> None:
+    """A network of the test's own; `static`: with a /24 of its own, so hosts get fixed
+    addresses (.11, .12, ...) that survive a restart, as cluster members need."""
+    if not static:
+        docker("network", "create", network)
+        return
+    for _ in range(20):
+        third = uuid.uuid4().int % 250 + 2
+        subnet = f"10.231.{third}.0/24"
+        if docker("network", "create", "--subnet", subnet, network,
+                  check=False).returncode == 0:
+            return
+    raise AssertionError("no free 10.231.x.0/24 subnet for a static test network")
+
+
+def start_host(network: str, key: Path, name: str, container: str,
+               *, image: str, sudo: bool, address: str | None, init: bool,
+               env: dict[str, str]) -> FleetHost:
+    public_key = key.with_suffix(".pub").read_text().strip()
+    args = ["run", "--detach", "--name", container, "--hostname", name, "--network", network,
+            "--env", f"AUTHORIZED_KEY={public_key}"]
+    for k, v in env.items():
+        args += ["--env", f"{k}={v}"]
+    if address:
+        args += ["--ip", address]
+    if init:
+        args.append("--init")
+    docker(*args, image)
+    user = "deploy" if sudo else "root"
+    return FleetHost(name, container, container_address(container, network), user, sudo)
+
+
 @contextmanager
-def fleet(directory: Path, names: list[str], sudo: tuple[str, ...] = ()) -> Iterator[Fleet]:
+def fleet(directory: Path, names: list[str], sudo: tuple[str, ...] = (), *,
+          image: str = HOST_IMAGE, static: bool = False, init: bool = False,
+          env: dict[str, str] | None = None) -> Iterator[Fleet]:
     """Start one pgstead/host container per name on a new network; remove them afterwards.
 
     Hosts named in `sudo` are reached as `deploy` with `_sudo: True`, the others as root.
+    `static` gives them fixed addresses, `init` runs them under docker's --init (a PID 1 that
+    reaps the daemons pgstead starts), `env` is set in each container.
     """
     if not docker_answers():
         pytest.skip("Docker engine not running (`docker info` failed); run .ci/services")
-    require_image(HOST_IMAGE)
+    require_image(image)
     key = make_ssh_key(directory)
-    public_key = key.with_suffix(".pub").read_text().strip()
     network = unique("pgstead-fleet-net")
     containers = [f"{network.replace('-net-', '-')}-{name}" for name in names]
-    docker("network", "create", network)
+    _create_network(network, static)
+    extra: list[str] = []
     try:
+        subnet = _network_subnet(network)
+        prefix = subnet.rsplit(".", 1)[0]
         started = []
-        for name, container in zip(names, containers, strict=True):
-            docker("run", "--detach", "--name", container, "--hostname", name,
-                   "--network", network, "--env", f"AUTHORIZED_KEY={public_key}", HOST_IMAGE)
-            user = "deploy" if name in sudo else "root"
-            started.append(FleetHost(name, container, container_address(container, network),
-                                     user, name in sudo))
+        for i, (name, container) in enumerate(zip(names, containers, strict=True)):
+            started.append(start_host(network, key, name, container, image=image,
+                                      sudo=name in sudo,
+                                      address=f"{prefix}.{11 + i}" if static else None,
+                                      init=init, env=env or {}))
         for h in started:
             wait_for_ssh(key, h)
-        yield Fleet(network, _network_subnet(network), key, tuple(started))
+        made = Fleet(network, subnet, key, tuple(started))
+        made.extra = extra
+        yield made
     finally:
-        for container in containers:
+        for container in [*containers, *extra]:
             docker("rm", "--force", "--volumes", container, check=False)
         docker("network", "rm", network, check=False)

@@ -44,7 +44,7 @@ def _sign_leaf(
     ca_key_pem: bytes,
     *,
     subject: x509.Name,
-    eku: x509.ObjectIdentifier,
+    eku: list[x509.ObjectIdentifier],
     sans: list[x509.GeneralName],
     days: int,
 ) -> tuple[bytes, bytes]:
@@ -66,7 +66,7 @@ def _sign_leaf(
         .not_valid_after(now + timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_leaf_usage(), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([eku]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage(eku), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),
@@ -89,8 +89,13 @@ def issue_server_cert(
     common_name: str,
     sans: Sequence[str],
     days: int,
+    client_auth: bool = False,
 ) -> tuple[bytes, bytes]:
-    """A fresh key and a serverAuth certificate for it; returns (cert_pem, key_pem)."""
+    """A fresh key and a serverAuth certificate for it; returns (cert_pem, key_pem).
+
+    `client_auth` adds clientAuth: a cluster member (etcd peer, Patroni) is both the server
+    its peers call and a client of theirs, with one certificate.
+    """
     if not sans:
         raise PkiError(f"server certificate for {common_name!r} needs at least one SAN")
     # Clients match host names against SANs only; a CN too long for X.509 is simply left out.
@@ -103,7 +108,8 @@ def issue_server_cert(
         ca_cert_pem,
         ca_key_pem,
         subject=subject,
-        eku=ExtendedKeyUsageOID.SERVER_AUTH,
+        eku=[ExtendedKeyUsageOID.SERVER_AUTH,
+             *([ExtendedKeyUsageOID.CLIENT_AUTH] if client_auth else [])],
         sans=general_names(sans),
         days=days,
     )
@@ -119,7 +125,7 @@ def issue_client_cert(
         ca_cert_pem,
         ca_key_pem,
         subject=x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, user)]),
-        eku=ExtendedKeyUsageOID.CLIENT_AUTH,
+        eku=[ExtendedKeyUsageOID.CLIENT_AUTH],
         sans=[],
         days=days,
     )

@@ -28,6 +28,7 @@ from pgstead.pki.renewal import needs_renewal
 
 HOSTS_DIR = "hosts"
 CLIENTS_DIR = "clients"
+MEMBERS_DIR = "members"
 
 
 def _file_stem(name: str) -> str:
@@ -91,6 +92,12 @@ def _save(crt: Path, key: Path, cert_pem: bytes, key_pem: bytes) -> None:
     write_atomic(crt, cert_pem, CERT_MODE)
 
 
+def member_cert_paths(pki_dir: Path, host_name: str) -> tuple[Path, Path]:
+    """Where the controller keeps a cluster member's certificate (etcd, Patroni): (crt, key)."""
+    stem = _file_stem(host_name)
+    return pki_dir / MEMBERS_DIR / f"{stem}.crt", pki_dir / MEMBERS_DIR / f"{stem}.key"
+
+
 def ensure_server_cert(
     pki_dir: Path,
     host_name: str,
@@ -101,9 +108,15 @@ def ensure_server_cert(
     days: int,
     renew_before_days: int,
     force: bool = False,
+    member: bool = False,
 ) -> tuple[bytes, bytes, str | None]:
-    """The host's (cert_pem, key_pem, reason): reason is None when the kept copy was reused."""
-    crt, key = server_cert_paths(pki_dir, host_name)
+    """The host's (cert_pem, key_pem, reason): reason is None when the kept copy was reused.
+
+    `member`: the certificate a cluster member shows to its peers and their clients (server
+    and client use), kept apart from the PostgreSQL server certificate.
+    """
+    paths = member_cert_paths if member else server_cert_paths
+    crt, key = paths(pki_dir, host_name)
     with pki_lock(pki_dir):
         cert_pem, key_pem = read_if_exists(crt), read_if_exists(key)
         reason = _renewal_reason(cert_pem, key_pem, ca_cert_pem, sans, renew_before_days, force)
@@ -112,7 +125,8 @@ def ensure_server_cert(
             return cert_pem, key_pem, None
         common_name = next(iter(sans), host_name)
         cert_pem, key_pem = issue_server_cert(
-            ca_cert_pem, ca_key_pem, common_name=common_name, sans=sans, days=days
+            ca_cert_pem, ca_key_pem, common_name=common_name, sans=sans, days=days,
+            client_auth=member,
         )
         _save(crt, key, cert_pem, key_pem)
         return cert_pem, key_pem, reason

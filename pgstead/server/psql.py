@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from pyinfra.api import QuoteString, StringCommand
 
+from pgstead.server.patroni import PatroniNode
+
 # psql flags for a script: no ~/.psqlrc, stop at the first error, quiet.
 _SCRIPT_FLAGS = ("-X", "-q", "-v", "ON_ERROR_STOP=1")
 # psql flags for a query whose single row/column is the answer (JSON in facts).
@@ -37,6 +39,29 @@ class Server:
     # must own the files there.
     host_conf_dir: str | None = None
     image: str | None = None
+    # Set when Patroni runs this server (ha:): Patroni starts and stops it, owns its
+    # parameters and pg_hba.conf, and only the leader takes writes.
+    patroni: PatroniNode | None = None
+
+    @property
+    def managed_by(self) -> str:
+        """Who starts and stops the server: ``pg_ctlcluster``, ``compose`` or ``patroni``."""
+        if self.patroni is not None:
+            return "patroni"
+        return "pg_ctlcluster" if self.native else "compose"
+
+    @property
+    def parameters_by(self) -> str:
+        """Where parameters are written: ``alter_system``, or ``patroni`` (its dynamic
+        configuration and the member's own file; ALTER SYSTEM is per node and lost on
+        failover)."""
+        return "patroni" if self.patroni is not None else "alter_system"
+
+    @property
+    def hba_by(self) -> str:
+        """Who writes pg_hba.conf: ``pgstead`` (the file, reloaded), or ``patroni`` (from the
+        list in its config, which pgstead renders)."""
+        return "patroni" if self.patroni is not None else "pgstead"
 
     @property
     def native(self) -> bool:

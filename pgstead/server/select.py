@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+from pyinfra import host
+
+from pgstead.config.members import Member, member_address
 from pgstead.config.model import Environment
 from pgstead.render.compose import CONTAINER_CONF_DIR, CONTAINER_PORT, SERVICE, layout_for
+from pgstead.render.ha_layout import (
+    PATRONI_DIR,
+)
+from pgstead.server.patroni import PatroniNode
 from pgstead.server.psql import Server
 
 COMPOSE_WRAPPER = "pgstead-compose"  # installed in /usr/local/sbin by the compose role
@@ -22,6 +29,11 @@ _RESTART = (
 
 def server_for(env: Environment) -> Server:
     pg = env.postgres
+    if env.ha is not None:
+        scope = env.ha.scope or env.name
+        me = Member(host.name, member_address(host.data, host.name))
+        return Server(version=pg.version, cluster=scope, port=pg.port, conf_dir=PATRONI_DIR,
+                      patroni=PatroniNode(scope, me))
     if pg.install != "compose":
         return Server(version=pg.version, cluster=pg.cluster, port=pg.port)
     layout = layout_for(env)

@@ -39,4 +39,13 @@ else
 fi
 unset AUTHORIZED_KEY AUTHORIZED_KEY_FILE key
 
+# PGSTEAD_HOST_BOOT=rc: start what a sysvinit boot would (runlevel 2's S* scripts, sshd
+# aside: it is this container's command), so a restarted container behaves like a rebooted VM.
+if [[ ${PGSTEAD_HOST_BOOT:-} == rc ]]; then
+    for script in /etc/rc2.d/S*; do
+        [[ -x $script && $script != *ssh ]] || continue
+        "$script" start >&2 || log "warning: $script start failed"
+    done
+fi
+
 exec "$@"

@@ -1,0 +1,158 @@
+"""Facts of a Patroni + etcd member: supervised daemons, Patroni's view, etcd's package default."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from pyinfra.api import FactBase, QuoteString, StringCommand
+
+from pgstead.render.ha_layout import (
+    ETCD_PACKAGE_DATA,
+    HOST_PROGRAM,
+    SUPERVISOR,
+)
+from pgstead.server.patroni import PatroniNode
+
+
+@dataclass(frozen=True)
+class Supervised:
+    running: bool
+    digest: str | None  # what it was started (or last reloaded) with
+    systemd: bool
+
+
+class SupervisedDaemon(FactBase):
+    """Whether pgstead-supervise keeps `daemon` running, and with which config digest."""
+
+    def command(self, daemon: str) -> StringCommand:
+        return StringCommand(
+            "if", "[", "-x", SUPERVISOR, "];", "then", SUPERVISOR, "status", QuoteString(daemon),
+            ";", "else", "echo", "stopped;", "fi;",
+            "if", "[", "-d", "/run/systemd/system", "];", "then", "echo", "systemd;",
+            "else", "echo", "other;", "fi",
+        )
+
+    def process(self, output: list[str]) -> Supervised:
+        words = output[0].split()
+        running = words[0] == "running"
+        digest = words[1] if running and len(words) > 1 and words[1] != "-" else None
+        return Supervised(running, digest, output[-1] == "systemd")
+
+
+@dataclass(frozen=True)
+class PatroniView:
+    member: dict[str, Any]  # GET /patroni of this member
+    members: list[dict[str, Any]]  # GET /cluster
+    config: dict[str, Any]  # GET /config: the dynamic configuration
+
+    @property
+    def role(self) -> str:
+        return str(self.member.get("role", ""))
+
+    @property
+    def leads(self) -> bool:
+        # Patroni 3.0.2 still says "master"; later releases "primary".
+        return self.role in ("master", "primary") and self.member.get("state") == "running"
+
+    @property
+    def leader(self) -> str | None:
+        return next((m["name"] for m in self.members if m.get("role") in ("leader", "master")),
+                    None)
+
+
+class PatroniState(FactBase):
+    """This member as its REST API shows it, or None when Patroni does not answer."""
+
+    @staticmethod
+    def default() -> None:
+        return None
+
+    def command(self, node: PatroniNode) -> StringCommand:
+        return StringCommand(
+            "if", "[", "-x", HOST_PROGRAM, "];", "then", *node.state_command, ";",
+            "else", "echo", "null;", "fi",
+        )
+
+    def process(self, output: list[str]) -> PatroniView | None:
+        data = json.loads("".join(output) or "null")
+        if not data or not isinstance(data.get("member"), dict):
+            return None
+        return PatroniView(data["member"], (data.get("cluster") or {}).get("members", []),
+                           data.get("config") or {})
+
+
+@dataclass(frozen=True)
+class PackageEtcd:
+    present: bool  # the package's data directory exists
+    running: bool  # an etcd runs without our config file (the one the package started)
+    members: tuple[str, ...]  # its peer URLs, when it runs and answers
+    keys: int  # keys it holds, when it runs and answers (-1: unknown)
+
+
+# The package's etcd listens on http://localhost:2379 when it runs; ours never does (TLS).
+_PACKAGE_ETCD = (
+    f'if [ -d {ETCD_PACKAGE_DATA} ]; then echo present; else echo absent; fi; '
+    'if pgrep -x etcd >/dev/null && ! pgrep -f "^/usr/bin/etcd --config-file" >/dev/null; then '
+    'echo running; '
+    'ETCDCTL_API=3 etcdctl --endpoints=http://127.0.0.1:2379 --dial-timeout=3s member list '
+    '-w json 2>/dev/null || echo "{}"; echo; '
+    'ETCDCTL_API=3 etcdctl --endpoints=http://127.0.0.1:2379 --dial-timeout=3s get "" '
+    '--prefix --keys-only 2>/dev/null | grep -c . || true; '
+    'else echo stopped; fi'
+)
+
+
+class PackageEtcdMember(FactBase):
+    """The throw-away one-member etcd Debian's etcd-server starts on install."""
+
+    def command(self) -> str:
+        return _PACKAGE_ETCD
+
+    def process(self, output: list[str]) -> PackageEtcd:
+        present = output[0] == "present"
+        if len(output) < 2 or output[1] != "running":
+            return PackageEtcd(present, False, (), 0)
+        try:
+            listed = json.loads(output[2])
+            urls = tuple(u for m in listed.get("members", []) for u in m.get("peerURLs", []))
+            keys = int(output[-1])
+        except (ValueError, IndexError):
+            return PackageEtcd(present, True, (), -1)
+        return PackageEtcd(present, True, urls, keys)
+
+
+class EtcdQuorum(FactBase):
+    """True when the etcdctl `probe` (an `endpoint health` run) succeeds."""
+
+    def command(self, probe: tuple[str, ...]) -> StringCommand:
+        return StringCommand(*[QuoteString(p) for p in probe], ">/dev/null", "2>&1", "&&",
+                             "echo", "yes", "||", "echo", "no")
+
+    def process(self, output: list[str]) -> bool:
+        return output[-1] == "yes"
+
+
+class BootLinks(FactBase):
+    """Which init scripts runlevel 2 starts at boot (their /etc/rc2.d/S* links)."""
+
+    default = list
+
+    def command(self) -> str:
+        return "ls /etc/rc2.d 2>/dev/null | sed -n 's/^S[0-9][0-9]//p' || true"
+
+    def process(self, output: list[str]) -> list[str]:
+        return [line.strip() for line in output if line.strip()]
+
+
+def takes_writes(server) -> bool:
+    """Whether this host's server is the one to write roles, databases and grants on: always
+    for a single server; under Patroni only the leader (unknown before Patroni runs: a plan on
+    fresh hosts then shows the writes everywhere, and execution keeps them on the leader)."""
+    from pyinfra import host
+
+    if server.patroni is None:
+        return True
+    view = host.get_fact(PatroniState, node=server.patroni)
+    return view is None or view.leads

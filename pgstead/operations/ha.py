@@ -1,0 +1,270 @@
+"""Operations of a Patroni + etcd member: supervised daemons, etcd's package default, waiting
+for the cluster, Patroni's dynamic configuration and its rolling restart."""
+
+from __future__ import annotations
+
+import json
+
+from pyinfra import host, logger
+from pyinfra.api import OperationError, QuoteString, StringCommand, operation
+
+from pgstead.desired.ha import diff_dynamic_config
+from pgstead.facts.ha import (
+    BootLinks,
+    EtcdQuorum,
+    PackageEtcdMember,
+    PatroniState,
+    SupervisedDaemon,
+)
+from pgstead.facts.settings import PgSettings
+from pgstead.operations.plan_notes import plan_note
+from pgstead.postgres.sql import render
+from pgstead.render.ha_layout import (
+    ETCD_PACKAGE_DATA,
+    ETCD_PEER_PORT,
+    HOST_PROGRAM,
+    SUPERVISOR,
+)
+from pgstead.server.patroni import PatroniNode
+from pgstead.server.psql import Server, psql_commands
+
+# Debian's etcd-server starts this member on install unless a policy-rc.d forbids it.
+PACKAGE_PEER_URLS = (f"http://localhost:{ETCD_PEER_PORT}",)
+
+
+@operation()
+def supervised(daemon: str, user: str, command: list[str], digest: str,
+               on_change: str = "restart", stop_seconds: int = 120):
+    """
+    Ensure a daemon runs under pgstead-supervise with the config whose digest is `digest`.
+
+    + daemon: its name for pgstead-supervise (``etcd``, ``patroni``)
+    + user: the OS user it runs as
+    + command: the command line (no secrets: they live in its config file)
+    + digest: sha256 of what it reads at start; a running daemon started with another one is
+      restarted (``on_change="restart"``) or sent SIGHUP (``on_change="reload"``)
+    + stop_seconds: how long a restart waits for it to stop (Patroni stops PostgreSQL first)
+
+    **Example:**
+
+    .. code:: python
+
+        ha.supervised(name="etcd", daemon="etcd", user="etcd",
+                      command=["/usr/bin/etcd", "--config-file", "/etc/pgstead/etcd/etcd.yml"],
+                      digest=sha)
+    """
+    state = host.get_fact(SupervisedDaemon, daemon=daemon)
+    start = StringCommand(SUPERVISOR, "start", QuoteString(daemon), QuoteString(user), digest,
+                          "--", *[QuoteString(word) for word in command])
+    if not state.running:
+        plan_note(daemon, "start")
+        yield start
+        return
+    if state.digest == digest:
+        host.noop(f"{daemon} runs with its current config")
+        return
+    if on_change == "reload":
+        plan_note(daemon, "config changed (reload)")
+        yield StringCommand(SUPERVISOR, "reload", QuoteString(daemon), digest)
+        return
+    plan_note(daemon, "config changed (restart)")
+    yield StringCommand(SUPERVISOR, "stop", QuoteString(daemon), str(stop_seconds))
+    yield start
+
+
+@operation()
+def package_etcd_removed():
+    """
+    Ensure the one-member etcd that Debian's etcd-server starts on install is gone, when it
+    is that untouched default (one member on http://localhost:2380, no keys).
+
+    An etcd that holds keys, or has other members, is somebody's data: the operation stops
+    with an error instead of touching it. The package's init script is disabled either way,
+    so a boot does not start it again.
+
+    **Example:**
+
+    .. code:: python
+
+        ha.package_etcd_removed(name="Debian's default etcd member")
+    """
+    live = host.get_fact(PackageEtcdMember)
+    if live.running:
+        if live.keys != 0 or live.members != PACKAGE_PEER_URLS:
+            raise OperationError(
+                f"an etcd started by the package runs here with {live.keys} keys and members "
+                f"{', '.join(live.members) or '(unreadable)'}: not the untouched default, so "
+                "pgstead leaves it alone; stop it and move its data away by hand")
+        plan_note("etcd", "stop the package's default member and remove its data")
+        yield StringCommand("pkill", "-x", "etcd", "&&",
+                            "while", "pgrep", "-x", "etcd", ">/dev/null;", "do", "sleep", "0.2;",
+                            "done")
+        yield StringCommand("rm", "-rf", ETCD_PACKAGE_DATA)
+        return
+    if live.present:
+        # Not running: its content cannot be read to prove it untouched, so it stays.
+        host.noop(f"{ETCD_PACKAGE_DATA} is left in place (not running, not read)")
+        return
+    host.noop("no package default etcd member")
+
+
+@operation()
+def etcd_healthy(cert_dir: str, endpoints: list[str], seconds: int = 180):
+    """
+    Wait until etcd answers with a quorum (a linearizable read through the declared members).
+
+    + cert_dir: where this host's member certificate, key and ca.crt are
+    + endpoints: the members' client URLs
+    + seconds: how long to wait
+
+    A read-only check: it yields a command only when etcd does not answer yet (a plan before
+    the first start, or a member just started), so a converged cluster reports no change.
+    """
+    # etcdctl 3.4 speaks the v3 API by default.
+    probe = ["etcdctl", f"--endpoints={','.join(endpoints)}",
+             f"--cacert={cert_dir}/ca.crt", f"--cert={cert_dir}/member.crt",
+             f"--key={cert_dir}/member.key", "--dial-timeout=2s", "--command-timeout=3s",
+             # A linearizable read: answered only through a quorum, by any member that is up.
+             "get", "pgstead-quorum-probe"]
+    if host.get_fact(EtcdQuorum, probe=tuple(probe)):
+        host.noop("etcd answers with a quorum")
+        return
+    script = (f'i=0; while [ $i -lt {seconds} ]; do "$@" >/dev/null 2>&1 && exit 0; '
+              'i=$((i+1)); sleep 1; done; "$@"; exit 1')
+    plan_note("etcd", "wait for a quorum")
+    yield StringCommand("sh", "-c", QuoteString(script), "pgstead-wait",
+                        *[QuoteString(p) for p in probe])
+
+
+@operation()
+def member_running(node: PatroniNode, seconds: int = 600):
+    """
+    Wait until this host's Patroni member runs PostgreSQL and the cluster has a leader
+    (bootstrap on the first member, a clone from the leader on the others).
+
+    Read-only: a member already running reports no change.
+    """
+    view = host.get_fact(PatroniState, node=node)
+    if view is not None and view.member.get("state") == "running" and view.leader:
+        host.noop(f"{node.member.name} runs as {view.role}")
+        return
+    plan_note(node.member.name, "wait for Patroni to run PostgreSQL (bootstrap or clone)")
+    yield StringCommand(HOST_PROGRAM, node.config, "wait-running", str(seconds))
+
+
+def _flatten(patch: dict, prefix: str = "") -> list[str]:
+    out = []
+    for key, value in patch.items():
+        if isinstance(value, dict):
+            out += _flatten(value, f"{prefix}{key}.")
+        else:
+            out.append(f"{prefix}{key} -> {'(removed)' if value is None else value}")
+    return out
+
+
+@operation()
+def dynamic_config(node: PatroniNode, wanted: dict):
+    """
+    Ensure Patroni's dynamic configuration holds `wanted`: read with ``GET /config``, only
+    the difference written with ``PATCH /config`` (parameters no longer declared removed).
+
+    + node: this member; the patch is sent from the leader only (every member then applies
+      it on its next loop), replicas report no change
+    + wanted: the configuration pgstead wants (``desired.ha.dynamic_configuration``)
+    """
+    view = host.get_fact(PatroniState, node=node)
+    if view is None:
+        host.noop("Patroni is not running yet: its bootstrap writes the dynamic configuration")
+        return
+    if not view.leads:
+        host.noop(f"dynamic configuration is the leader's to write ({view.leader})")
+        return
+    patch = diff_dynamic_config(view.config, wanted)
+    if not patch:
+        host.noop("dynamic configuration up to date")
+        return
+    plan_note("dynamic configuration", *_flatten(patch))
+    yield StringCommand(HOST_PROGRAM, node.config, "patch-config",
+                        _stdin=json.dumps(patch, sort_keys=True))
+
+
+@operation()
+def rolling_restart(node: PatroniNode, restart_names: list[str], restart_policy: str = "auto",
+                    wait_seconds: int = 60):
+    """
+    Ensure no member waits for a restart: Patroni restarts the members that do, replicas first,
+    one at a time, then the leader (run from the leader; replicas report no change).
+
+    + restart_names: restart-class parameters this apply changes (the plan names them; the
+      restart waits until members report them pending)
+    + restart_policy: ``never`` only warns
+    """
+    view = host.get_fact(PatroniState, node=node)
+    if view is None or not view.leads:
+        host.noop("rolling restarts are run from the leader")
+        return
+    pending = [m["name"] for m in view.members if m.get("pending_restart")]
+    if not pending and not restart_names:
+        host.noop("no member waits for a restart")
+        return
+    if restart_policy != "auto":
+        logger.warning(f"{host.name}: members {', '.join(pending) or '(after this apply)'} wait"
+                       " for a restart (restart_policy: never, not restarting)")
+        host.noop("restart_policy: never")
+        return
+    plan_note("rolling restart", *(f"{name} (pending)" for name in pending),
+              *(f"{name} (restart)" for name in restart_names))
+    yield StringCommand(HOST_PROGRAM, node.config, "restart-pending",
+                        str(wait_seconds) if restart_names else "0")
+
+
+@operation()
+def boot_script(script: str, disabled: list[str]):
+    """
+    Ensure the init script `script` starts at boot and the packages' `disabled` ones do not.
+
+    + script: an installed /etc/init.d script (pgstead-ha: starts every supervised daemon)
+    + disabled: package scripts that must not start their daemon at boot (etcd's would start
+      its default member; Debian's patroni script needs systemd)
+
+    ``update-rc.d`` writes the links sysvinit reads, and on a systemd host the units systemd
+    generates from them.
+    """
+    links = host.get_fact(BootLinks)
+    changes = []
+    if script not in links:
+        changes.append(StringCommand("update-rc.d", QuoteString(script), "defaults"))
+    for name in disabled:
+        if name in links:
+            changes.append(StringCommand("update-rc.d", QuoteString(name), "disable"))
+    if not changes:
+        host.noop(f"{script} starts at boot; {', '.join(disabled)} do not")
+        return
+    plan_note("boot", *(str(c) for c in changes))
+    yield from changes
+
+
+@operation()
+def alter_system_reset(server: Server):
+    """
+    Ensure postgresql.auto.conf sets nothing on this member: under Patroni, ALTER SYSTEM is per
+    node and lost on failover, so values left from before Patroni are reset (and reloaded).
+    """
+    live = host.get_fact(PgSettings, server=server, names=())
+    leftovers = sorted(n for n, row in (live.rows if live else {}).items()
+                       if row.auto_conf is not None)
+    if not leftovers:
+        host.noop(f"{server}: nothing set by ALTER SYSTEM")
+        return
+    plan_note(server, *(f"{name}: ALTER SYSTEM value reset" for name in leftovers))
+    yield psql_commands(server, [render("alter_system_reset_all"), "SELECT pg_reload_conf()"])
+
+
+@operation()
+def replica_skips(node: PatroniNode, what: str):
+    """Report that `what` is the leader's to do: a replica reports no change for it."""
+    view = host.get_fact(PatroniState, node=node)
+    leader = view.leader if view else None
+    host.noop(f"{what}: written on the leader ({leader or 'unknown'}), replicated here")
+    return
+    yield  # an operation is a generator

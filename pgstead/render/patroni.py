@@ -1,0 +1,107 @@
+"""Patroni's configuration file for one member.
+
+The file holds what is this host's own (its name and addresses, its per-host parameters, the
+credentials, pg_hba) plus the `bootstrap.dcs` section, which Patroni reads once, when it
+creates the cluster; afterwards the dynamic configuration changes only through the REST API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import yaml
+
+from pgstead.config.members import Member
+from pgstead.config.model import Environment
+from pgstead.render.ha_layout import (
+    API_PORT,
+    API_USER,
+    CA_CERT,
+    ETCD_CLIENT_PORT,
+    MEMBER_CERT,
+    MEMBER_KEY,
+    PATRONI_DIR,
+    REPLICATION_USER,
+    REWIND_USER,
+    data_directory,
+)
+
+
+@dataclass(frozen=True)
+class PatroniSecrets:
+    replication: str = ""
+    rewind: str = ""
+    api: str = ""
+
+
+def render_patroni_config(env: Environment, me: Member, etcd: Sequence[Member],
+                          local_parameters: dict[str, str], bootstrap_dcs: dict,
+                          hba: Sequence[str], secrets: PatroniSecrets) -> str:
+    """The member's whole patroni.yml (mode 0600, owner postgres: it holds passwords).
+
+    `bootstrap_dcs` is the dynamic configuration pgstead wants
+    (`pgstead.desired.ha.dynamic_configuration`), which seeds a new cluster.
+    """
+    ha = env.ha
+    assert ha is not None
+    pg = env.postgres
+    ca = f"{PATRONI_DIR}/{CA_CERT}"
+    cert = f"{PATRONI_DIR}/{MEMBER_CERT}"
+    key = f"{PATRONI_DIR}/{MEMBER_KEY}"
+    verify = {"sslmode": "verify-full", "sslrootcert": ca}
+    config = {
+        "scope": ha.scope or env.name,
+        "namespace": "/pgstead/",
+        "name": me.name,
+        "restapi": {
+            "listen": f"0.0.0.0:{API_PORT}",
+            "connect_address": f"{me.address}:{API_PORT}",
+            "certfile": cert,
+            "keyfile": key,
+            "cafile": ca,
+            # Basic auth on the endpoints that change state (POST, PATCH, PUT, DELETE).
+            "authentication": {"username": API_USER, "password": secrets.api},
+        },
+        "ctl": {"cacert": ca, "certfile": cert, "keyfile": key, "insecure": False},
+        "etcd3": {
+            "hosts": [f"{m.address}:{ETCD_CLIENT_PORT}" for m in etcd],
+            "protocol": "https",
+            "cacert": ca,
+            "cert": cert,
+            "key": key,
+        },
+        "bootstrap": {
+            "dcs": bootstrap_dcs,
+            "initdb": [{"encoding": "UTF8"}, {"locale": pg.locale},
+                       *(["data-checksums"] if pg.data_checksums else [])],
+        },
+        "postgresql": {
+            "listen": f"{me.address},127.0.0.1:{pg.port}",
+            "connect_address": f"{me.address}:{pg.port}",
+            "data_dir": data_directory(pg.version, ha.scope or env.name),
+            "bin_dir": f"/usr/lib/postgresql/{pg.version}/bin",
+            "pgpass": "/var/lib/postgresql/.pgpass-patroni",
+            # Patroni reaches its own server as postgres over the socket (peer): no superuser
+            # password exists, and the hardening's reject of postgres over TCP stays whole.
+            "use_unix_socket": True,
+            "authentication": {
+                "superuser": {"username": "postgres"},
+                "replication": {"username": REPLICATION_USER, "password": secrets.replication,
+                                **verify},
+                "rewind": {"username": REWIND_USER, "password": secrets.rewind, **verify},
+            },
+            "parameters": {"unix_socket_directories": "/var/run/postgresql",
+                           **local_parameters},
+            "pg_hba": list(hba),
+            "create_replica_methods": ["basebackup"],
+            "basebackup": [{"checkpoint": "fast"}],
+            "remove_data_directory_on_rewind_failure": True,
+        },
+        # Containers have no watchdog device; "required" would stop every member.
+        "watchdog": {"mode": "off"},
+        "tags": {"nofailover": False, "noloadbalance": False, "clonefrom": False,
+                 "nosync": False},
+    }
+    return "# Patroni member config: managed by pgstead; edits are overwritten.\n" + \
+        yaml.safe_dump(config, sort_keys=False, default_flow_style=False)

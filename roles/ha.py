@@ -1,0 +1,183 @@
+"""High availability: etcd as the consensus store, then Patroni running PostgreSQL.
+
+Two deploys, placed by deploy.py around the TLS role: `consensus` (host programs, member
+certificates, etcd) before it, `patroni` (its config and daemon) after it, since PostgreSQL's
+first start under Patroni already reads the TLS files. Both do nothing unless the `Server`
+says Patroni runs it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from pyinfra import host, inventory
+from pyinfra.api import deploy
+
+from pgstead import PROJECT_ROOT
+from pgstead.config.members import Member, inventory_hosts
+from pgstead.config.model import Environment, HbaRule
+from pgstead.config.secrets import resolve_password
+from pgstead.desired.ha import dcs_members, dynamic_configuration, split_settings
+from pgstead.desired.hardening import superuser_tcp_rejects
+from pgstead.desired.settings import desired_settings
+from pgstead.facts.cluster import Resources
+from pgstead.live.host import HostResources
+from pgstead.operations import ha as ha_ops
+from pgstead.operations.files import Directory, File, managed_files
+from pgstead.pki import ensure_ca, ensure_server_cert
+from pgstead.pki.locations import pki_dir
+from pgstead.pki.sans import LOCALHOST_SANS
+from pgstead.render.etcd import client_url, render_etcd_config
+from pgstead.render.ha_layout import (
+    API_USER,
+    CA_CERT,
+    ETCD_CONFIG,
+    ETCD_DATA,
+    ETCD_DIR,
+    HOST_PROGRAM,
+    MEMBER_CERT,
+    MEMBER_KEY,
+    PATRONI_CONFIG,
+    PATRONI_DIR,
+    REPLICATION_USER,
+    REWIND_USER,
+    SUPERVISOR,
+)
+from pgstead.render.patroni import PatroniSecrets, render_patroni_config
+from pgstead.render.pg_hba import render_pg_hba
+from pgstead.server.psql import Server
+from pgstead.server.select import server_for
+
+HOST_FILES = PROJECT_ROOT / "pgstead" / "data" / "host"
+INIT_SCRIPT = "/etc/init.d/pgstead-ha"
+
+
+def members() -> list[Member]:
+    """Every host of the inventory, in inventory order: the cluster's members."""
+    return [h.member for h in inventory_hosts(list(inventory))]
+
+
+def etcd_members(env: Environment) -> list[Member]:
+    assert env.ha is not None
+    return list(dcs_members(env.ha, members()))
+
+
+# Each member's desired settings depend on its own memory and CPUs; they are read once per
+# run (a deploy process), for the split that every member must agree on.
+_resources: dict[str, HostResources] = {}
+
+
+def split_for(env: Environment, server: Server) -> tuple[dict[str, str], dict[str, str]]:
+    """(cluster-wide, this member's own) parameters, split over every member's desired
+    settings (pgstead.desired.ha.split_settings)."""
+    by_member = {}
+    for h in inventory:
+        if h.name not in _resources:
+            _resources[h.name] = h.get_fact(Resources)
+        by_member[h.name] = desired_settings(env, _resources[h.name], server.config_dir)
+    split = split_settings(by_member, declared=env.postgres.settings)
+    return split.cluster, split.per_host.get(host.name, {})
+
+
+def _member_certificate(env: Environment, me: Member) -> tuple[bytes, bytes, bytes]:
+    t = env.tls
+    pki = pki_dir(env)
+    ca_cert, ca_key = ensure_ca(pki, env.name, byo=(t.ca.cert, t.ca.key) if t.ca else None)
+    sans = list(dict.fromkeys([me.name, me.address, *LOCALHOST_SANS]))
+    cert, key, _ = ensure_server_cert(pki, me.name, ca_cert, ca_key, sans=sans, days=t.days,
+                                      renew_before_days=t.renew_before_days, member=True)
+    return ca_cert, cert, key
+
+
+def _digest(*parts: str | bytes) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part.encode() if isinstance(part, str) else part)
+    return h.hexdigest()
+
+
+def _tls_entries(directory: str, owner: str, ca: bytes, cert: bytes, key: bytes) -> list:
+    return [
+        File(f"{directory}/{CA_CERT}", ca, owner, owner, "644"),
+        File(f"{directory}/{MEMBER_CERT}", cert, owner, owner, "644"),
+        File(f"{directory}/{MEMBER_KEY}", key, owner, owner, "600"),
+    ]
+
+
+@deploy("Consensus store (etcd)")
+def consensus(env: Environment) -> None:
+    server = server_for(env)
+    if server.managed_by != "patroni":
+        return
+    me = server.patroni.member
+    ca, cert, key = _member_certificate(env, me)
+    managed_files(name="pgstead's supervisor, Patroni client and boot script", entries=[
+        File(SUPERVISOR, HOST_FILES / "pgstead-supervise", mode="755"),
+        File(HOST_PROGRAM, HOST_FILES / "pgstead-patroni", mode="755"),
+        File(INIT_SCRIPT, HOST_FILES / "pgstead-ha", mode="755"),
+        # Patroni's directory now: the TLS role puts PostgreSQL's files there.
+        Directory(PATRONI_DIR, "postgres", "postgres", "700"),
+        *_tls_entries(PATRONI_DIR, "postgres", ca, cert, key),
+    ])
+    ha_ops.boot_script(name=f"{INIT_SCRIPT} runs at boot; the packages' own do not",
+                       script="pgstead-ha", disabled=["etcd", "patroni"])
+    etcd = etcd_members(env)
+    if me in etcd:
+        ha_ops.package_etcd_removed(name="Debian's throw-away etcd member removed")
+        config = render_etcd_config(me, etcd, server.patroni.scope)
+        managed_files(name=f"etcd member {me.name}: config and certificates", entries=[
+            Directory(ETCD_DIR, "etcd", "etcd", "700"),
+            *_tls_entries(ETCD_DIR, "etcd", ca, cert, key),
+            File(ETCD_CONFIG, config, "etcd", "etcd", "600"),
+            Directory(ETCD_DATA.rsplit("/", 1)[0], "etcd", "etcd", "700"),
+        ])
+        ha_ops.supervised(name=f"etcd member {me.name} runs", daemon="etcd", user="etcd",
+                          command=["/usr/bin/etcd", "--config-file", ETCD_CONFIG],
+                          digest=_digest(config, ca, cert, key), stop_seconds=30)
+    ha_ops.etcd_healthy(name="etcd answers with a quorum", cert_dir=PATRONI_DIR,
+                        endpoints=[client_url(m) for m in etcd])
+
+
+def _secret(env: Environment, user: str) -> str:
+    return resolve_password({"generate": True}, user=user, base_dir=env.source.parent,
+                            state_dir=env.state_dir).reveal()
+
+
+def member_hba(env: Environment) -> list[str]:
+    """pg_hba lines for Patroni: replication and rewind from every member, over TLS, before any
+    replica clones; then the file's own rules as on a single server."""
+    rules = [
+        HbaRule("hostssl", database, user, "scram-sha-256", f"{m.address}/32")
+        for m in members()
+        for database, user in (("replication", REPLICATION_USER), ("postgres", REWIND_USER))
+    ]
+    text = render_pg_hba((*superuser_tcp_rejects(env), *rules, *env.hba), env.users,
+                         allow_trust=env.security.allow_trust, source=env.source.name)
+    return [line for line in text.splitlines() if line and not line.startswith("#")]
+
+
+def render_member_config(env: Environment, server: Server) -> str:
+    cluster, local = split_for(env, server)
+    secrets = PatroniSecrets(replication=_secret(env, REPLICATION_USER),
+                             rewind=_secret(env, REWIND_USER), api=_secret(env, API_USER))
+    return render_patroni_config(env, server.patroni.member, etcd_members(env), local,
+                                 dynamic_configuration(env.ha, cluster), member_hba(env),
+                                 secrets)
+
+
+@deploy("Patroni")
+def patroni(env: Environment) -> None:
+    server = server_for(env)
+    if server.managed_by != "patroni":
+        return
+    config = render_member_config(env, server)
+    managed_files(name=f"Patroni config of {server.patroni.member.name}", entries=[
+        File(PATRONI_CONFIG, config, "postgres", "postgres", "600"),
+    ])
+    # A changed file is re-read on SIGHUP: Patroni applies what changed, restarting nothing
+    # itself (restart-class parameters wait for the settings role's rolling restart).
+    ha_ops.supervised(name=f"Patroni member {server.patroni.member.name} runs",
+                      daemon="patroni", user="postgres",
+                      command=["/usr/bin/patroni", PATRONI_CONFIG], digest=_digest(config),
+                      on_change="reload")
+    ha_ops.member_running(name="Patroni runs PostgreSQL with a leader", node=server.patroni)

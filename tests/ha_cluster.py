@@ -1,0 +1,153 @@
+"""A Patroni + etcd cluster of containers over SSH, for the HA test modules: the hosts, the
+environment file beside their inventory, pyinfra runs, and reads of what the cluster does."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import yaml
+
+from tests.hosts import Fleet, FleetHost, fleet
+from tests.pgstead_run import Run, pyinfra
+
+HA_IMAGE = "pgstead/ha-host:bookworm"
+FRESH_IMAGE = "pgstead/host:bookworm"
+PORT = 5432
+DATABASE = "app"
+WRITER = "app_owner"
+# The host image runs what runlevel 2 would start at boot when the container starts again.
+BOOT = {"PGSTEAD_HOST_BOOT": "rc"}
+
+
+def environment(name: str, subnet: str, **ha: object) -> dict:
+    return {
+        "name": name,
+        "postgres": {
+            "version": 15, "port": PORT, "listen_addresses": ["*"],
+            "tuning": {"profile": "web", "memory": "512MB", "cpus": 2},
+            "settings": {"max_connections": 40, "log_connections": "on"},
+        },
+        "tls": {"enabled": True, "ca": "generate", "require": True},
+        "databases": [{"name": DATABASE, "owner": WRITER}],
+        "users": [
+            {"name": WRITER, "password": {"generate": True}, "role": "owner",
+             "database": DATABASE},
+        ],
+        "hba": [{"type": "hostssl", "database": DATABASE, "user": WRITER, "address": subnet,
+                 "method": "scram-sha-256"}],
+        "ha": {"engine": "patroni", "synchronous": "on", "ttl": 10, "loop_wait": 2,
+               "retry_timeout": 4, **ha},
+    }
+
+
+@dataclass
+class Cluster:
+    fleet: Fleet
+    directory: Path
+    inventory: Path
+    env_path: Path
+    state_dir: Path
+    name: str
+    first: Run | None = None
+    first_seconds: float = 0.0
+
+    @property
+    def data(self) -> dict:
+        return yaml.safe_load(self.env_path.read_text())
+
+    def write(self, data: dict) -> None:
+        self.env_path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+    @property
+    def ca(self) -> Path:
+        return self.state_dir / self.name / "pki" / "ca.crt"
+
+    def password(self, user: str = WRITER) -> str:
+        return (self.state_dir / self.name / "secrets" / f"{user}.password").read_text().strip()
+
+    def run(self, *args: str) -> Run:
+        return pyinfra(str(self.inventory), *args, state_dir=self.state_dir)
+
+    def write_inventory(self) -> None:
+        self.fleet.write_inventory(self.inventory)
+
+    def patroni(self, h: FleetHost) -> dict | None:
+        out = h.exec("/usr/local/sbin/pgstead-patroni", "/etc/patroni/pgstead.yml", "state",
+                     check=False)
+        try:
+            return json.loads(out.stdout) if out.returncode == 0 else None
+        except ValueError:
+            return None
+
+    def leader(self) -> FleetHost | None:
+        for h in self.fleet.hosts:
+            state = self.patroni(h)
+            if state and state["member"].get("role") in ("master", "primary") \
+                    and state["member"].get("state") == "running":
+                return h
+        return None
+
+    def sql(self, h: FleetHost, query: str) -> str:
+        return h.exec("runuser", "-u", "postgres", "--", "psql", "-X", "-A", "-t", "-p",
+                      str(PORT), "-c", query).stdout.strip()
+
+    def multi_host_url(self, **params: str) -> str:
+        hosts = ",".join(h.address for h in self.fleet.hosts)
+        extra = "".join(f" {k}={v}" for k, v in params.items())
+        return (f"host={hosts} port={PORT} dbname={DATABASE} user={WRITER} "
+                f"sslmode=verify-ca sslrootcert={self.ca} target_session_attrs=read-write "
+                f"connect_timeout=2 tcp_user_timeout=2000 keepalives=1 keepalives_idle=1 "
+                f"keepalives_interval=1 keepalives_count=2{extra}")
+
+    def connect(self, **params: str) -> psycopg.Connection:
+        return psycopg.connect(self.multi_host_url(**params), password=self.password(),
+                               autocommit=True)
+
+
+def wait_for(probe, what: str, timeout: float = 180, every: float = 0.5):
+    """Poll `probe()` until it returns something true; fail saying `what` otherwise."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            last = probe()
+        except Exception as error:  # a member restarting refuses connections for a moment
+            last = error
+        if last:
+            return last
+        time.sleep(every)
+    raise AssertionError(f"{what} did not happen within {timeout:.0f} s (last: {last!r})")
+
+
+def changes(run: Run) -> set[tuple[str, str]]:
+    """(operation, host) pairs an apply changed, or a dry run says it would change."""
+    assert run.report is not None, run.stderr[-4000:]
+    if run.report.get("results"):
+        return {(op["name"], h) for op in run.report["results"]["operations"]
+                for h in op["success"]}
+    return {(op["name"], h) for op in run.report["plan"] for h in op["hosts_with_change"]}
+
+
+def assert_ok(run: Run, what: str) -> None:
+    assert run.returncode == 0, f"{what} failed:\n{run.stdout[-3000:]}\n{run.stderr[-8000:]}"
+
+
+@contextmanager
+def ha_cluster(directory: Path, names: list[str], *, image: str | None = None,
+               name: str = "hatest", **ha: object) -> Iterator[Cluster]:
+    """Start the hosts and write the inventory and environment; the caller applies."""
+    image = image or os.environ.get("PGSTEAD_HA_TEST_IMAGE") or HA_IMAGE
+    with fleet(directory, names, image=image, static=True, init=True, env=BOOT) as hosts:
+        inventory = directory / f"{name}.py"
+        hosts.write_inventory(inventory)
+        env_path = directory / f"{name}.yml"
+        env_path.write_text(yaml.safe_dump(environment(name, hosts.subnet, **ha),
+                                           sort_keys=False))
+        yield Cluster(hosts, directory, inventory, env_path, directory / "state", name)
