@@ -117,11 +117,13 @@ def wait_for(probe, what: str, timeout: float = 180, every: float = 0.5):
     last: object = None
     while time.monotonic() < deadline:
         try:
-            last = probe()
+            result = probe()
         except Exception as error:  # a member restarting refuses connections for a moment
-            last = error
-        if last:
-            return last
+            last = error  # kept for the failure message; an exception is never success
+        else:
+            if result:
+                return result
+            last = result
         time.sleep(every)
     raise AssertionError(f"{what} did not happen within {timeout:.0f} s (last: {last!r})")
 
