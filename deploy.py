@@ -9,20 +9,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pyinfra import host  # noqa: E402
-
-from pgstead.config.deploy_env import environment_for, environment_path  # noqa: E402
 from roles.access import access  # noqa: E402
 from roles.backups import backups  # noqa: E402
 from roles.cluster import cluster  # noqa: E402
 from roles.compose import compose  # noqa: E402
+from roles.environment import deployed_environment  # noqa: E402
 from roles.ha import consensus, patroni  # noqa: E402
 from roles.hardening import hardening  # noqa: E402
 from roles.install import install  # noqa: E402
 from roles.settings import settings  # noqa: E402
 from roles.tls import tls  # noqa: E402
 
-env = environment_for(environment_path(host.data.get("pgstead_env"), sys.argv))
+env = deployed_environment()
 
 install(env)
 compose(env)

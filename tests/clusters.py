@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import socket
 import subprocess
@@ -41,8 +42,29 @@ def worker_ports(first: int = 5700, last: int = 5990) -> range:
     return range(first + index * step, first + (index + 1) * step)
 
 
+# Ports this process has claimed: the open, locked files keep other test processes (a
+# second suite, a developer's run beside CI) off them until this process exits.
+_CLAIMS: dict[int, object] = {}
+_CLAIM_DIR = "/tmp/pgstead-test-ports"
+
+
+def _claim(port: int) -> bool:
+    if port in _CLAIMS:
+        return True  # ours already; the caller checked that no cluster holds it now
+    os.makedirs(_CLAIM_DIR, exist_ok=True)
+    handle = open(f"{_CLAIM_DIR}/{port}.lock", "w")  # noqa: SIM115 (held until exit)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return False
+    _CLAIMS[port] = handle
+    return True
+
+
 def free_port(candidates: Iterable[int] | None = None) -> int:
-    """A port no cluster claims and nothing listens on (other test processes may run too)."""
+    """A port no cluster claims, nothing listens on, and no other test process has picked
+    (the pick and the cluster's creation are apart in time; a file lock covers the gap)."""
     candidates = worker_ports() if candidates is None else candidates
     listed = subprocess.run(["pg_lsclusters", "--no-header"], capture_output=True, text=True)
     claimed = {int(fields[2]) for fields in map(str.split, listed.stdout.splitlines())
@@ -51,6 +73,8 @@ def free_port(candidates: Iterable[int] | None = None) -> int:
         if port in claimed:
             continue
         with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) != 0:
-                return port
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                continue
+        if _claim(port):
+            return port
     raise RuntimeError("no free port for a test cluster")

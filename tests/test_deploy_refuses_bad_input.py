@@ -47,7 +47,8 @@ def running_cluster(tmp_path_factory):
 @pytest.mark.parametrize("file", BAD_INPUTS, ids=[f.stem for f in BAD_INPUTS])
 def test_deploy_refuses_bad_file_and_touches_nothing(file: Path, running_cluster, tmp_path):
     expected = expectation(file)
-    run = pyinfra("@local", env_file=file, state_dir=tmp_path, json_report=False)
+    run = pyinfra(expected.inventory or "@local", env_file=file, state_dir=tmp_path,
+                  json_report=False)
     output = run.stdout + run.stderr
     assert run.returncode == 2, output
     where = f"{file}:{expected.line}: {expected.path}" if expected.path else f"{file}:"

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import hashes
 from pgstead.pki import cert_info, ensure_ca, issue_server_cert, server_cert_paths
 from pgstead.pki.files import KEY_MODE, write_atomic
 from tests import hosts
-from tests.clusters import postmaster_start
+from tests.clusters import free_port, postmaster_start
 from tests.pgstead_run import ROOT, apply, dry, pyinfra
 
 PASSWORD = secrets.token_urlsafe(18)  # this test run's only; reaches pgstead through $TLS_PW
@@ -35,20 +35,9 @@ _SSL_REQUEST = struct.pack("!ii", 8, 80877103)
 _TLS_PORTS = range(5540, 5590)
 
 
-def _free_port() -> int:
-    listed = subprocess.run(["pg_lsclusters", "--no-header"], capture_output=True, text=True)
-    used = {int(fields[2]) for fields in map(str.split, listed.stdout.splitlines())
-            if len(fields) > 2 and fields[2].isdigit()}
-    for port in _TLS_PORTS:
-        with socket.socket() as probe:
-            if port not in used and probe.connect_ex(("127.0.0.1", port)) != 0:
-                return port
-    raise RuntimeError(f"no free port in {_TLS_PORTS}")
-
-
 def on_own_port(env_file):
     """The shared per-test environment, moved to a port of this part's range."""
-    env_file.port = _free_port()
+    env_file.port = free_port(_TLS_PORTS)
     env_file.data["postgres"]["port"] = env_file.port
     env_file.write()
     return env_file

@@ -7,11 +7,18 @@ psql and the overlap of old and new processes during a deploy:
     pool = max(1, (limit - max(1, ceil(limit / 10))) // app_replicas)
 
 A user without a limit gets DEFAULT_POOL_SIZE per process.
+
+With `ha`, the URL names every member (libpq's multi-host form, host=a,b,c) and
+target_session_attrs picks the one that fits: read-write (the leader) for users that write,
+prefer-standby (a replica, else the leader) for readonly users. connect_timeout and
+tcp_user_timeout make a client give up on a dead member in seconds and try the next, instead
+of hanging while the killed host drops its packets.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -23,6 +30,10 @@ from pgstead.pki.locations import ca_cert_path, pki_dir
 
 DEFAULT_POOL_SIZE = 10
 MASK = "********"
+# Seconds libpq waits for each host before it tries the next one (a multi-host URL).
+HA_CONNECT_TIMEOUT = 5
+# Milliseconds sent data may stay unacknowledged before the connection counts as dead.
+HA_TCP_USER_TIMEOUT = 10000
 _WILDCARDS = {"*", "0.0.0.0", "::", ""}
 
 
@@ -34,7 +45,7 @@ class ConnectionInfoError(ValueError):
 class ConnectionInfo:
     user: str
     password: Secret | None  # None for `auth: cert` users; a Secret never shows in a repr
-    host: str
+    hosts: tuple[str, ...]  # one host, or every member of an HA cluster
     port: int
     database: str
     ssl_mode: str  # verify-full with TLS, disable without
@@ -42,20 +53,34 @@ class ConnectionInfo:
     ssl_cert: Path | None
     ssl_key: Path | None
     pool_size: int
+    target_session_attrs: str | None = None  # HA: read-write | prefer-standby
+
+    @property
+    def host(self) -> str:
+        """The hosts as libpq's host= and PGHOST read them: comma-separated."""
+        return ",".join(self.hosts)
 
     def database_url(self, *, show_secrets: bool = False) -> str:
         credentials = quote(self.user, safe="")
         if self.password is not None:
             credentials += ":" + (quote(self.password.reveal(), safe="") if show_secrets
                                   else MASK)
-        host = f"[{self.host}]" if ":" in self.host else self.host
+        netloc = ",".join(f"{_bracketed(h)}:{self.port}" for h in self.hosts)
         params = [("sslmode", self.ssl_mode)]
         params += [(key, str(path)) for key, path in (
             ("sslrootcert", self.ssl_root_cert), ("sslcert", self.ssl_cert),
             ("sslkey", self.ssl_key)) if path is not None]
+        params += self._failover_params()
         query = "&".join(f"{key}={quote(value, safe='/')}" for key, value in params)
-        return (f"postgresql://{credentials}@{host}:{self.port}/"
+        return (f"postgresql://{credentials}@{netloc}/"
                 f"{quote(self.database, safe='')}?{query}")
+
+    def _failover_params(self) -> list[tuple[str, str]]:
+        if self.target_session_attrs is None:
+            return []
+        return [("target_session_attrs", self.target_session_attrs),
+                ("connect_timeout", str(HA_CONNECT_TIMEOUT)),
+                ("tcp_user_timeout", str(HA_TCP_USER_TIMEOUT))]
 
     def variables(self, *, show_secrets: bool = False) -> dict[str, str]:
         """The variables, in the order they are printed; the password masked unless asked."""
@@ -65,7 +90,7 @@ class ConnectionInfo:
             "DATABASE_URL": self.database_url(show_secrets=show_secrets),
             "DB_TYPE": "postgres",
             "DB_HOST": self.host,
-            "DB_PORT": str(self.port),
+            "DB_PORT": ",".join(str(self.port) for _ in self.hosts),
             "DB_NAME": self.database,
             "DB_USER": self.user,
             "DB_PASSWORD": password,
@@ -75,8 +100,15 @@ class ConnectionInfo:
         if self.ssl_cert is not None and self.ssl_key is not None:
             out["DB_SSL_CERT"] = str(self.ssl_cert)
             out["DB_SSL_KEY"] = str(self.ssl_key)
+        if self.target_session_attrs is not None:
+            out["DB_TARGET_SESSION_ATTRS"] = self.target_session_attrs
+            out["DB_CONNECT_TIMEOUT"] = str(HA_CONNECT_TIMEOUT)
         out["DB_POOL_SIZE"] = str(self.pool_size)
         return out
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def pool_size(connection_limit: int, app_replicas: int) -> int:
@@ -104,7 +136,10 @@ def _user(env: Environment, name: str) -> User:
     return user
 
 
-def connection_info(env: Environment, user_name: str, host: str | None = None) -> ConnectionInfo:
+def connection_info(env: Environment, user_name: str, host: str | None = None,
+                    members: Sequence[str] = ()) -> ConnectionInfo:
+    """How `user_name` connects. `host` overrides where (with `ha`: a comma-separated list);
+    `members` are the addresses of an HA cluster's members, from the inventory."""
     user = _user(env, user_name)
     tls = env.tls.enabled
     cert = key = None
@@ -113,7 +148,7 @@ def connection_info(env: Environment, user_name: str, host: str | None = None) -
     return ConnectionInfo(
         user=user.name,
         password=user.password,
-        host=host or default_host(env),
+        hosts=_hosts(env, host, members),
         port=env.postgres.port,
         database=user.database,
         ssl_mode="verify-full" if tls else "disable",
@@ -121,4 +156,16 @@ def connection_info(env: Environment, user_name: str, host: str | None = None) -
         ssl_cert=cert,
         ssl_key=key,
         pool_size=pool_size(user.connection_limit, user.app_replicas),
+        target_session_attrs=None if env.ha is None else (
+            "prefer-standby" if user.role == "readonly" else "read-write"),
     )
+
+
+def _hosts(env: Environment, host: str | None, members: Sequence[str]) -> tuple[str, ...]:
+    if env.ha is None:
+        return (host or default_host(env),)
+    chosen = [h.strip() for h in host.split(",")] if host else list(members)
+    if not [h for h in chosen if h]:
+        raise ConnectionInfoError(f"{env.source} is an HA cluster: pass --inventory (its "
+                                  "members) or --host a,b,c")
+    return tuple(h for h in chosen if h)

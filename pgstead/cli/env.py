@@ -13,6 +13,7 @@ import shlex
 import click
 
 from pgstead.cli.connection_info import ConnectionInfoError, connection_info
+from pgstead.cli.inventory_state import inventory_hosts_of
 from pgstead.config.load import load_environment
 
 # Values a dotenv reader takes literally without quotes.
@@ -42,16 +43,25 @@ def render_variables(variables: dict[str, str], output_format: str) -> str:
 @click.option("--user", "user_name", required=True, help="A declared user.")
 @click.option("--host", default=None,
               help="Host the application connects to (default: first listen address, "
-                   "else localhost).")
+                   "else localhost). With ha: a comma-separated list of the members.")
+@click.option("--inventory", metavar="INVENTORY",
+              help="With ha: the pyinfra inventory whose hosts are the cluster's members "
+                   "(their ha_address, else ssh address, else name), connecting to none.")
 @click.option("--format", "output_format", type=click.Choice(["dotenv", "json", "shell"]),
               default="dotenv", show_default=True)
 @click.option("--show-secrets", is_flag=True, help="Print the password instead of ********.")
-def env(file: str, user_name: str, host: str | None, output_format: str,
-        show_secrets: bool) -> None:
-    """Print connection settings for USER of the environment FILE."""
-    environment = load_environment(file)
+def env(file: str, user_name: str, host: str | None, inventory: str | None,
+        output_format: str, show_secrets: bool) -> None:
+    """Print connection settings for USER of the environment FILE.
+
+    With ha, DATABASE_URL names every member (host=a,b,c) with target_session_attrs
+    read-write (prefer-standby for readonly users), and DB_HOST/DB_PORT are the same lists.
+    """
+    hosts = inventory_hosts_of(inventory) if inventory else None
+    environment = load_environment(file, hosts=hosts)
+    members = [h.address for h in hosts or ()]
     try:
-        info = connection_info(environment, user_name, host)
+        info = connection_info(environment, user_name, host, members)
     except ConnectionInfoError as error:
         raise click.ClickException(str(error)) from None
     click.echo(render_variables(info.variables(show_secrets=show_secrets), output_format))

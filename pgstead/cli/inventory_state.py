@@ -11,6 +11,8 @@ from pyinfra.api.connect import connect_all, disconnect_all
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.context import ctx_state
 
+from pgstead.config.members import InventoryHost, inventory_hosts
+
 
 @contextlib.contextmanager
 def connected_inventory(inventory: str) -> Iterator[State]:
@@ -32,3 +34,12 @@ def connected_inventory(inventory: str) -> Iterator[State]:
             yield state
         finally:
             disconnect_all(state)
+
+
+def inventory_hosts_of(inventory: str) -> tuple[InventoryHost, ...]:
+    """The hosts a pyinfra inventory lists (names, member addresses), connecting to none."""
+    state = State()
+    with ctx_state.use(state):
+        from pyinfra_cli.inventory import make_inventory  # gevent patching: see above
+
+        return inventory_hosts(list(make_inventory(inventory, cwd=os.getcwd())))

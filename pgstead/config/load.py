@@ -7,13 +7,14 @@ line, so one run of `pgstead validate` shows all that needs fixing.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from pgstead.config.build import build_environment
 from pgstead.config.errors import ConfigError, Problem, state_dir_for, state_dir_path
 from pgstead.config.findings import Findings, in_file_order
+from pgstead.config.members import InventoryHost, check_members
 from pgstead.config.model import Environment
 from pgstead.config.passwords import check_enforced, weak_password_reason
 from pgstead.config.positions import YamlSyntaxError, parse_yaml
@@ -50,21 +51,25 @@ class Report:
         return not self.errors
 
 
-def load_environment(path: str | Path, *, resolve_secrets: bool = True) -> Environment:
+def load_environment(path: str | Path, *, resolve_secrets: bool = True,
+                     hosts: Sequence[InventoryHost] | None = None) -> Environment:
     """The validated Environment of `path`; raises ConfigError listing every problem."""
-    report = check_file(path, resolve_secrets=resolve_secrets)
+    report = check_file(path, resolve_secrets=resolve_secrets, hosts=hosts)
     if report.environment is None:
         raise ConfigError(report.errors)
     return report.environment
 
 
 def check_file(path: str | Path, *, resolve_secrets: bool = True,
-               derived_checks: Iterable[DerivedCheck] = ()) -> Report:
+               derived_checks: Iterable[DerivedCheck] = (),
+               hosts: Sequence[InventoryHost] | None = None) -> Report:
     """Validate `path` and build its Environment; never raises for bad input.
 
     resolve_secrets=False checks no secret source and creates no file: passwords become
     empty placeholders (for CI without the secrets). `derived_checks` add warnings found by
-    comparing the built Environment with what upper layers derive from it.
+    comparing the built Environment with what upper layers derive from it. `hosts`, the
+    inventory's hosts when they are known (a deploy, `--inventory`), adds the checks of an HA
+    cluster's members.
     """
     label = str(path)
     source = Path(path)
@@ -88,6 +93,8 @@ def check_file(path: str | Path, *, resolve_secrets: bool = True,
     for at, message in schema_problems(document):
         findings.error(at, message)
     check_semantics(document, findings)
+    if hosts is not None:
+        check_members(document, findings, hosts)
 
     name = document.get("name")
     state_dir = state_dir_path(source, name) if _usable_name(name) else None

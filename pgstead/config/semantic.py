@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pgstead.config.budget import check_connection_budget
 from pgstead.config.findings import Findings
+from pgstead.config.ha_check import check_ha
 from pgstead.config.hba_check import check_hba
 from pgstead.config.objects_check import check_databases, check_users
 from pgstead.config.sections_check import (
@@ -24,6 +25,7 @@ _CHECKS = (
     check_hba,
     check_backups,
     check_settings,
+    check_ha,
     check_connection_budget,
     warn_exposed_without_tls,
     check_opt_outs,

@@ -1,0 +1,83 @@
+"""`pgstead env` for an HA cluster: a libpq multi-host URL over every member, read back by
+libpq itself, and the same lists as DB_* variables. (A login through it is in the HA cluster
+tests, which have a cluster to log in to.)"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+from psycopg.conninfo import conninfo_to_dict
+
+from tests.test_env_cli import PASSWORD, env_file_for, pgstead_env
+
+MEMBERS = ["10.0.0.11", "10.0.0.12", "fd00::13"]
+
+
+def ha_file(tmp_path: Path) -> Path:
+    path = env_file_for(tmp_path)
+    document = yaml.safe_load(path.read_text())
+    document["ha"] = {"synchronous": "on"}
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+def inventory(tmp_path: Path) -> Path:
+    path = tmp_path / "prod.py"
+    rows = [f"    ('db{i}', {{'ssh_hostname': {address!r}}}),"
+            for i, address in enumerate(MEMBERS, start=1)]
+    path.write_text("hosts = [\n" + "\n".join(rows) + "\n]\n")
+    return path
+
+
+def variables(tmp_path: Path, user: str, *args: str) -> dict[str, str]:
+    out = pgstead_env(ha_file(tmp_path), "--user", user, "--show-secrets", "--format", "json",
+                      *args, state_dir=tmp_path / "state").stdout
+    return json.loads(out)
+
+
+def test_a_writer_gets_every_member_and_read_write(tmp_path):
+    shown = variables(tmp_path, "app_owner", "--inventory", str(inventory(tmp_path)))
+    assert shown["DATABASE_URL"].startswith(
+        "postgresql://app_owner:")
+    assert "@10.0.0.11:5999,10.0.0.12:5999,[fd00::13]:5999/app?" in shown["DATABASE_URL"]
+    assert conninfo_to_dict(shown["DATABASE_URL"]) == {
+        "user": "app_owner", "password": PASSWORD, "dbname": "app",
+        "host": "10.0.0.11,10.0.0.12,fd00::13", "port": "5999,5999,5999",
+        "sslmode": "disable", "target_session_attrs": "read-write",
+        "connect_timeout": "5", "tcp_user_timeout": "10000"}
+    assert shown["DB_HOST"] == "10.0.0.11,10.0.0.12,fd00::13"
+    assert shown["DB_PORT"] == "5999,5999,5999"
+    assert shown["DB_TARGET_SESSION_ATTRS"] == "read-write"
+    assert shown["DB_CONNECT_TIMEOUT"] == "5"
+
+
+def test_the_db_variables_make_the_same_libpq_target_as_the_url(tmp_path):
+    shown = variables(tmp_path, "app_owner", "--inventory", str(inventory(tmp_path)))
+    from_variables = conninfo_to_dict(
+        f"host={shown['DB_HOST']} port={shown['DB_PORT']} dbname={shown['DB_NAME']} "
+        f"user={shown['DB_USER']} target_session_attrs={shown['DB_TARGET_SESSION_ATTRS']}")
+    from_url = conninfo_to_dict(shown["DATABASE_URL"])
+    for key in ("host", "port", "dbname", "user", "target_session_attrs"):
+        assert from_variables[key] == from_url[key]
+
+
+def test_a_readonly_user_prefers_a_standby(tmp_path):
+    shown = variables(tmp_path, "app-ro", "--inventory", str(inventory(tmp_path)))
+    assert conninfo_to_dict(shown["DATABASE_URL"])["target_session_attrs"] == "prefer-standby"
+    assert shown["DB_TARGET_SESSION_ATTRS"] == "prefer-standby"
+
+
+def test_host_lists_the_members_by_hand(tmp_path):
+    shown = variables(tmp_path, "app_owner", "--host", "db1.example.com, db2.example.com")
+    assert conninfo_to_dict(shown["DATABASE_URL"])["host"] == "db1.example.com,db2.example.com"
+    assert shown["DB_PORT"] == "5999,5999"
+
+
+def test_an_ha_file_without_its_members_is_one_clear_line(tmp_path):
+    proc = pgstead_env(ha_file(tmp_path), "--user", "app_owner", state_dir=tmp_path / "state",
+                       check=False)
+    assert proc.returncode != 0
+    assert "is an HA cluster: pass --inventory (its members) or --host a,b,c" in proc.stderr
+    assert "Traceback" not in proc.stderr

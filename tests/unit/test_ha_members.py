@@ -1,0 +1,69 @@
+"""The checks an HA file gets once the inventory's hosts are known, each at the file's line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pgstead.config.load import check_file
+from pgstead.config.members import InventoryHost, inventory_hosts, slot_name
+
+THREE = (InventoryHost("db1", "10.0.0.1"), InventoryHost("db2", "10.0.0.2"),
+         InventoryHost("db3", "10.0.0.3"))
+
+
+def _problems(tmp_path: Path, text: str, hosts) -> list[str]:
+    path = tmp_path / "prod.yml"
+    path.write_text(text)
+    report = check_file(path, resolve_secrets=False, hosts=hosts)
+    return [f"{p.line}: {p.path}: {p.message}" for p in report.errors]
+
+
+def test_three_hosts_make_a_cluster(tmp_path):
+    assert _problems(tmp_path, "name: prod\nha: {synchronous: strict}\n", THREE) == []
+
+
+def test_without_an_inventory_the_member_checks_do_not_run(tmp_path):
+    assert _problems(tmp_path, "name: prod\nha: {}\n", None) == []
+
+
+def test_four_hosts_all_running_etcd_is_an_even_quorum(tmp_path):
+    four = (*THREE, InventoryHost("db4", "10.0.0.4"))
+    problems = _problems(tmp_path, "name: prod\nha:\n  dcs: {hosts: all}\n", four)
+    assert len(problems) == 1 and problems[0].startswith("3: ha.dcs.hosts: ")
+    assert "odd count" in problems[0]
+    assert _problems(tmp_path, "name: prod\nha:\n  dcs: {hosts: [db1, db2, db4]}\n", four) == []
+
+
+def test_names_patroni_maps_to_one_slot_are_refused(tmp_path):
+    assert slot_name("db-1") == slot_name("DB.1") == "db_1"
+    hosts = (InventoryHost("db-1", "10.0.0.1"), InventoryHost("DB.1", "10.0.0.2"),
+             InventoryHost("db3", "10.0.0.3"))
+    problems = _problems(tmp_path, "name: prod\nha: {}\n", hosts)
+    assert problems == ["2: ha: hosts db-1 and DB.1 are one member name to Patroni "
+                        "(replication slot db_1): rename one"]
+
+
+def test_two_hosts_at_one_address_are_refused(tmp_path):
+    hosts = (*THREE[:2], InventoryHost("db3", "10.0.0.1"))
+    problems = _problems(tmp_path, "name: prod\nha: {}\n", hosts)
+    assert problems == ["2: ha: hosts db1 and db3 both reach 10.0.0.1: one machine cannot be "
+                        "two members; set ha_address in the host data or remove one"]
+
+
+def test_too_few_wal_senders_for_the_members_are_refused(tmp_path):
+    text = "name: prod\npostgres:\n  settings:\n    max_wal_senders: 3\nha: {}\n"
+    problems = _problems(tmp_path, text, THREE)
+    assert problems == ["4: postgres.settings.max_wal_senders: max_wal_senders is 3, and 3 "
+                        "members need 4 (one per replica, plus two for a replica being cloned)"]
+
+
+def test_member_address_comes_from_ha_address_then_ssh_then_the_name():
+    class FakeHost:
+        def __init__(self, name, data, groups=()):
+            self.name, self.data, self.groups = name, data, groups
+
+    hosts = inventory_hosts([FakeHost("db1", {"ha_address": "10.1.0.1", "ssh_hostname": "x"}),
+                             FakeHost("db2", {"ssh_hostname": "10.0.0.2"}),
+                             FakeHost("db3", {}, groups=("hosts", "hosts", "prod"))])
+    assert hosts == (InventoryHost("db1", "10.1.0.1"), InventoryHost("db2", "10.0.0.2"),
+                     InventoryHost("db3", "db3", listed=2))
