@@ -13,6 +13,7 @@ import shlex
 import click
 
 from pgstead.cli.connection_info import ConnectionInfoError, connection_info
+from pgstead.cli.ha_connection import ha_variables
 from pgstead.cli.inventory_state import inventory_hosts_of
 from pgstead.config.load import load_environment
 
@@ -50,18 +51,26 @@ def render_variables(variables: dict[str, str], output_format: str) -> str:
 @click.option("--format", "output_format", type=click.Choice(["dotenv", "json", "shell"]),
               default="dotenv", show_default=True)
 @click.option("--show-secrets", is_flag=True, help="Print the password instead of ********.")
+@click.option("--endpoint", metavar="ADDRESS", default=None,
+              help="With ha: the address of HAProxy's endpoints (default: the first "
+                   "balancer's address from the inventory).")
 def env(file: str, user_name: str, host: str | None, inventory: str | None,
-        output_format: str, show_secrets: bool) -> None:
+        output_format: str, show_secrets: bool, endpoint: str | None) -> None:
     """Print connection settings for USER of the environment FILE.
 
-    With ha, DATABASE_URL names every member (host=a,b,c) with target_session_attrs
-    read-write (prefer-standby for readonly users), and DB_HOST/DB_PORT are the same lists.
+    With ha, DATABASE_URL reaches the leader through HAProxy's leader port and
+    DATABASE_URL_READONLY the replicas through its read port (DB_HOST/DB_PORT: the leader
+    endpoint); DATABASE_URL_MULTIHOST names every member (host=a,b,c) with
+    target_session_attrs read-write (prefer-standby for readonly users).
     """
     hosts = inventory_hosts_of(inventory) if inventory else None
     environment = load_environment(file, hosts=hosts)
     members = [h.address for h in hosts or ()]
     try:
         info = connection_info(environment, user_name, host, members)
+        variables = (info.variables(show_secrets=show_secrets) if environment.ha is None else
+                     ha_variables(environment, info, [(h.name, h.address) for h in hosts or ()],
+                                  endpoint, show_secrets=show_secrets))
     except ConnectionInfoError as error:
         raise click.ClickException(str(error)) from None
-    click.echo(render_variables(info.variables(show_secrets=show_secrets), output_format))
+    click.echo(render_variables(variables, output_format))
