@@ -16,7 +16,6 @@ from pyinfra.api import deploy
 from pgstead import PROJECT_ROOT
 from pgstead.config.model import Environment, HbaRule
 from pgstead.config.secrets import resolve_password
-from pgstead.desired.endpoints import endpoint_addresses
 from pgstead.desired.hardening import superuser_tcp_rejects
 from pgstead.desired.settings import desired_settings
 from pgstead.facts.cluster import Resources
@@ -68,9 +67,7 @@ def _member_certificate(env: Environment, me: Member) -> tuple[bytes, bytes, byt
     t = env.tls
     pki = pki_dir(env)
     ca_cert, ca_key = ensure_ca(pki, env.name, byo=(t.ca.cert, t.ca.key) if t.ca else None)
-    # The balancers' addresses too: a client of the endpoints reaches any member there.
-    endpoints = endpoint_addresses(env, [(m.name, m.address) for m in members()])
-    sans = list(dict.fromkeys([me.name, me.address, *LOCALHOST_SANS, *endpoints]))
+    sans = list(dict.fromkeys([me.name, me.address, *LOCALHOST_SANS]))
     cert, key, _ = ensure_server_cert(pki, me.name, ca_cert, ca_key, sans=sans, days=t.days,
                                       renew_before_days=t.renew_before_days, member=True)
     return ca_cert, cert, key

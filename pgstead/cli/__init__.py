@@ -23,6 +23,8 @@ COMMANDS = {
     "backups": "pgstead.cli.backups",
     "restore": "pgstead.cli.restore",
     "audit": "pgstead.cli.audit",
+    "cluster": "pgstead.cli.cluster",
+    "switchover": "pgstead.cli.switchover",
 }
 
 

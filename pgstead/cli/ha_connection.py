@@ -18,7 +18,8 @@ def ha_variables(env: Environment, info: ConnectionInfo, members: Sequence[tuple
     DATABASE_URL_MULTIHOST over every member (`info`), then the leader endpoint's DB_*."""
     assert env.ha is not None
     addresses = endpoint_addresses(env, members)
-    where = endpoint or (addresses[0] if addresses else None)
+    vip = env.ha.vip.split("/", 1)[0] if env.ha.vip else None
+    where = endpoint or vip or (addresses[0] if addresses else None)
     if where is None:
         raise ConnectionInfoError(f"{env.source} is an HA cluster: pass --inventory (its "
                                   "balancers) or --endpoint ADDRESS")

@@ -40,6 +40,7 @@ def check_endpoints(document: dict, findings: Findings) -> None:
         except ValueError:
             findings.error(("ha", "endpoints", "bind"), f"{bind!r} is not an IP address "
                            "(0.0.0.0 listens on every address of the host)")
+    _check_vip(section(document, "ha"), findings)
     seen: set[str] = set()
     for index, name in strings(section(document, "ha").get("balancers")):
         if name in seen:
@@ -55,3 +56,18 @@ def check_balancers(document: dict, findings: Findings, hosts: Sequence[object])
         if name not in known:
             findings.error(("ha", "balancers", index), f"{name} is not a host of the "
                            f"inventory ({', '.join(sorted(known)) or 'none'})")
+
+
+def _check_vip(ha: dict, findings: Findings) -> None:
+    vip = ha.get("vip")
+    if not isinstance(vip, str):
+        return
+    try:
+        ipaddress.ip_interface(vip)
+    except ValueError:
+        findings.error(("ha", "vip"), f"{vip!r} is not an IPv4 address with a prefix length "
+                       "(e.g. 10.0.0.50/24)")
+        return
+    if "interface" not in ha:
+        findings.error(("ha", "vip"), "ha.vip needs ha.interface: the network interface that "
+                       "carries the address on every member (e.g. eth0)")

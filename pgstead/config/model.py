@@ -170,6 +170,8 @@ class Ha:
     replica_method: str = "basebackup"
     balancers: tuple[str, ...] | None = None  # HAProxy hosts by name; None: every member
     endpoints: HaEndpoints = field(default_factory=HaEndpoints)
+    vip: str | None = None  # 10.0.0.50/24: keepalived keeps it on the leader
+    interface: str | None = None  # the interface that carries vip
 
 
 @dataclass(frozen=True)

@@ -26,3 +26,12 @@ def endpoint_addresses(env: Environment, members: Sequence[tuple[str, str]]) -> 
         return []
     chosen = set(balancers(env, [name for name, _ in members]))
     return [address for name, address in members if name in chosen]
+
+
+def endpoint_sans(env: Environment, members: Sequence[tuple[str, str]]) -> list[str]:
+    """Names PostgreSQL's certificate must carry on every member so that a client of the
+    endpoints verifies it (verify-full): each balancer's address, and the virtual address."""
+    if env.ha is None:
+        return []
+    vip = [env.ha.vip.split("/", 1)[0]] if env.ha.vip else []
+    return [*endpoint_addresses(env, members), *vip]

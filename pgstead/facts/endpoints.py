@@ -1,20 +1,23 @@
-"""Facts of a balancer: an HAProxy started by Debian's package (not by pgstead)."""
+"""Facts of a balancer: a daemon started by its Debian package (not by pgstead)."""
 
 from __future__ import annotations
 
-from pyinfra.api import FactBase
+from pyinfra.api import FactBase, QuoteString, StringCommand
 
-# The package's init script starts haproxy -f /etc/haproxy/haproxy.cfg; ours reads
-# /etc/pgstead/haproxy/haproxy.cfg.
-# [h]: the pattern never matches the shell that carries it.
-PACKAGE_PATTERN = "[h]aproxy .*-f /etc/haproxy/haproxy.cfg"
+# Debian's init scripts start these with the package's own config; ours read /etc/pgstead/.
+# [h], [k]: a pattern never matches the shell that carries it.
+PACKAGE_PATTERNS = {
+    "haproxy": "[h]aproxy .*-f /etc/haproxy/haproxy.cfg",
+    "keepalived": "^/usr/sbin/[k]eepalived( -D)?$",
+}
 
 
-class PackageHaproxy(FactBase):
-    """True when an HAProxy with the package's own config runs here."""
+class PackageDaemon(FactBase):
+    """True when a daemon matching `pattern` (pgrep -f) runs here."""
 
-    def command(self) -> str:
-        return f"pgrep -f '{PACKAGE_PATTERN}' >/dev/null && echo running || echo stopped"
+    def command(self, pattern: str) -> StringCommand:
+        return StringCommand("pgrep", "-f", QuoteString(pattern), ">/dev/null", "&&", "echo",
+                             "running", "||", "echo", "stopped")
 
     def process(self, output: list[str]) -> bool:
         return output[-1] == "running"
