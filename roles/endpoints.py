@@ -14,9 +14,9 @@ from pgstead.operations import endpoints as endpoint_ops
 from pgstead.operations import ha as ha_ops
 from pgstead.operations import packages
 from pgstead.operations.files import Directory, File, managed_files
+from pgstead.render.ha_layout import API_PORT, PATRONI_CONFIG
 from pgstead.render.haproxy import Backend, render_haproxy_config
 from pgstead.render.keepalived import render_keepalived_config
-from pgstead.server.patroni import API_PORT, PATRONI_CONFIG
 from pgstead.server.select import server_for
 from roles.ha import HOST_FILES, _digest, _member_certificate, members
 

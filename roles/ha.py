@@ -14,20 +14,21 @@ from pyinfra import host, inventory
 from pyinfra.api import deploy
 
 from pgstead import PROJECT_ROOT
+from pgstead.config.members import Member, inventory_hosts
 from pgstead.config.model import Environment, HbaRule
 from pgstead.config.secrets import resolve_password
+from pgstead.desired.ha import dcs_members, dynamic_configuration, split_settings
 from pgstead.desired.hardening import superuser_tcp_rejects
 from pgstead.desired.settings import desired_settings
 from pgstead.facts.cluster import Resources
+from pgstead.live.host import HostResources
 from pgstead.operations import ha as ha_ops
 from pgstead.operations.files import Directory, File, managed_files
 from pgstead.pki import ensure_ca, ensure_server_cert
 from pgstead.pki.locations import pki_dir
 from pgstead.pki.sans import LOCALHOST_SANS
 from pgstead.render.etcd import client_url, render_etcd_config
-from pgstead.render.patroni import PatroniSecrets, render_patroni_config, split_parameters
-from pgstead.render.pg_hba import render_pg_hba
-from pgstead.server.patroni import (
+from pgstead.render.ha_layout import (
     API_USER,
     CA_CERT,
     ETCD_CONFIG,
@@ -41,10 +42,11 @@ from pgstead.server.patroni import (
     REPLICATION_USER,
     REWIND_USER,
     SUPERVISOR,
-    Member,
 )
+from pgstead.render.patroni import PatroniSecrets, render_patroni_config
+from pgstead.render.pg_hba import render_pg_hba
 from pgstead.server.psql import Server
-from pgstead.server.select import member_address, server_for
+from pgstead.server.select import server_for
 
 HOST_FILES = PROJECT_ROOT / "pgstead" / "data" / "host"
 INIT_SCRIPT = "/etc/init.d/pgstead-ha"
@@ -53,14 +55,29 @@ PACKAGES = ("patroni", "etcd-server", "etcd-client")
 
 def members() -> list[Member]:
     """Every host of the inventory, in inventory order: the cluster's members."""
-    return [Member(h.name, member_address(h.data, h.name)) for h in inventory]
+    return [h.member for h in inventory_hosts(list(inventory))]
 
 
 def etcd_members(env: Environment) -> list[Member]:
     assert env.ha is not None
-    everyone = members()
-    declared = env.ha.dcs_hosts
-    return [m for m in everyone if m.name in declared] if declared else everyone
+    return list(dcs_members(env.ha, members()))
+
+
+# Each member's desired settings depend on its own memory and CPUs; they are read once per
+# run (a deploy process), for the split that every member must agree on.
+_resources: dict[str, HostResources] = {}
+
+
+def split_for(env: Environment, server: Server) -> tuple[dict[str, str], dict[str, str]]:
+    """(cluster-wide, this member's own) parameters, split over every member's desired
+    settings (pgstead.desired.ha.split_settings)."""
+    by_member = {}
+    for h in inventory:
+        if h.name not in _resources:
+            _resources[h.name] = h.get_fact(Resources)
+        by_member[h.name] = desired_settings(env, _resources[h.name], server.config_dir)
+    split = split_settings(by_member, declared=env.postgres.settings)
+    return split.cluster, split.per_host.get(host.name, {})
 
 
 def _member_certificate(env: Environment, me: Member) -> tuple[bytes, bytes, bytes]:
@@ -140,18 +157,13 @@ def member_hba(env: Environment) -> list[str]:
     return [line for line in text.splitlines() if line and not line.startswith("#")]
 
 
-def patroni_parameters(env: Environment, server: Server) -> tuple[dict, dict]:
-    """(cluster-wide, per-host) parameters this member wants."""
-    wanted = desired_settings(env, host.get_fact(Resources), server.config_dir)
-    return split_parameters(wanted)
-
-
 def render_member_config(env: Environment, server: Server) -> str:
-    cluster, local = patroni_parameters(env, server)
+    cluster, local = split_for(env, server)
     secrets = PatroniSecrets(replication=_secret(env, REPLICATION_USER),
                              rewind=_secret(env, REWIND_USER), api=_secret(env, API_USER))
-    return render_patroni_config(env, server.patroni.member, etcd_members(env), local, cluster,
-                                 member_hba(env), secrets)
+    return render_patroni_config(env, server.patroni.member, etcd_members(env), local,
+                                 dynamic_configuration(env.ha, cluster), member_hba(env),
+                                 secrets)
 
 
 @deploy("Patroni")

@@ -9,15 +9,16 @@ from pyinfra import host
 from pyinfra.api import deploy
 
 from pgstead.config.model import Environment
+from pgstead.desired.ha import dynamic_configuration
 from pgstead.desired.settings import desired_settings
 from pgstead.facts.cluster import Resources
 from pgstead.facts.settings import PgSettings
 from pgstead.operations import ha as ha_ops
 from pgstead.operations import settings as settings_ops
 from pgstead.postgres import catalog, units
-from pgstead.render.patroni import dynamic_config, split_parameters
 from pgstead.server.psql import Server
 from pgstead.server.select import server_for
+from roles.ha import split_for
 
 
 def _restart_class_changes(server: Server, wanted: dict[str, str]) -> list[str]:
@@ -38,12 +39,12 @@ def _restart_class_changes(server: Server, wanted: dict[str, str]) -> list[str]:
     return changed
 
 
-def _under_patroni(env: Environment, server: Server, wanted: dict[str, str]) -> None:
-    cluster, local = split_parameters(wanted)
+def _under_patroni(env: Environment, server: Server) -> None:
+    cluster, local = split_for(env, server)
     node = server.patroni
     ha_ops.alter_system_reset(name=f"No ALTER SYSTEM values on {server}", server=server)
     ha_ops.dynamic_config(name=f"Patroni dynamic configuration of {node.scope}", node=node,
-                          wanted=dynamic_config(env, cluster))
+                          wanted=dynamic_configuration(env.ha, cluster))
     ha_ops.rolling_restart(name=f"Rolling restart of {node.scope} where a parameter needs it",
                            node=node,
                            restart_names=_restart_class_changes(server, {**cluster, **local}),
@@ -53,10 +54,10 @@ def _under_patroni(env: Environment, server: Server, wanted: dict[str, str]) -> 
 @deploy("PostgreSQL settings")
 def settings(env: Environment) -> None:
     server = server_for(env)
-    wanted = desired_settings(env, host.get_fact(Resources), server.config_dir)
     if server.parameters_by == "patroni":
-        _under_patroni(env, server, wanted)
+        _under_patroni(env, server)
         return
+    wanted = desired_settings(env, host.get_fact(Resources), server.config_dir)
     settings_ops.parameters(
         name=f"Parameters of {server} ({len(wanted)} declared)",
         server=server, settings=wanted, restart_policy=env.postgres.restart_policy,

@@ -40,43 +40,42 @@ def _changed_since_stamp(started: Fleet) -> dict[str, str]:
     return out
 
 
-def _refused_once(run, message: str) -> str:
+def _deploy(started: Fleet, tmp_path: Path, environment: str, twice: str | None = None):
+    """The real pyinfra CLI on deploy.py over the fleet; `twice` lists that host twice."""
+    env = tmp_path / "prod.yml"
+    env.write_text(environment)
+    inventory = started.write_inventory(tmp_path / "prod.py")
+    if twice:
+        # The same name twice: pyinfra keeps the second entry's data and drops the first.
+        rows = inventory.read_text().splitlines()
+        row = next(row for row in rows if f"'{twice}'" in row)
+        inventory.write_text("\n".join([*rows[:-1], row, rows[-1]]) + "\n")
+    run = pyinfra(str(inventory), env_file=env, state_dir=tmp_path / "state", json_report=False)
+    return env, run
+
+
+def _refused_once(run, message: str, started: Fleet) -> None:
     output = run.stdout + run.stderr
     assert run.returncode == 2, output
     assert output.count(message) == 1, output
     assert "Traceback" not in output, output
     assert "greenlet" not in output, output
     assert "Starting operation" not in output, output
-    return output
+    assert _changed_since_stamp(started) == {}
 
 
 def test_unknown_key_on_three_hosts_is_reported_once(hosts: Fleet, tmp_path: Path):
-    env = tmp_path / "prod.yml"
-    env.write_text("name: prod\npostgres:\n  prot: 5432\n")
-    inventory = hosts.write_inventory(tmp_path / "prod.py")
-    run = pyinfra(str(inventory), env_file=env, state_dir=tmp_path / "state", json_report=False)
-    _refused_once(run, f"{env}:3: postgres.prot: unknown key 'prot'")
-    assert _changed_since_stamp(hosts) == {}
+    env, run = _deploy(hosts, tmp_path, "name: prod\npostgres:\n  prot: 5432\n")
+    _refused_once(run, f"{env}:3: postgres.prot: unknown key 'prot'", hosts)
     assert not (tmp_path / "state").exists()
 
 
 def test_ha_with_a_host_listed_twice_is_refused_once(hosts: Fleet, tmp_path: Path):
-    env = tmp_path / "prod.yml"
-    env.write_text("name: prod\npostgres:\n  listen_addresses: ['*']\nha:\n  synchronous: on\n")
-    inventory = hosts.write_inventory(tmp_path / "prod.py")
-    # The same name twice: pyinfra keeps the second entry's data and drops the first.
-    rows = inventory.read_text().splitlines()
-    db1 = next(row for row in rows if "'db1'" in row)
-    inventory.write_text("\n".join([*rows[:-1], db1, rows[-1]]) + "\n")
-    run = pyinfra(str(inventory), env_file=env, state_dir=tmp_path / "state", json_report=False)
-    _refused_once(run, f"{env}:4: ha: the inventory lists host db1 2 times")
-    assert _changed_since_stamp(hosts) == {}
+    env, run = _deploy(hosts, tmp_path, "name: prod\npostgres:\n  listen_addresses: ['*']\n"
+                       "ha:\n  synchronous: on\n", twice="db1")
+    _refused_once(run, f"{env}:4: ha: the inventory lists host db1 2 times", hosts)
 
 
 def test_ha_naming_a_stranger_as_etcd_member_is_refused_once(hosts: Fleet, tmp_path: Path):
-    env = tmp_path / "prod.yml"
-    env.write_text("name: prod\nha:\n  dcs:\n    hosts: [db1, db2, db9]\n")
-    inventory = hosts.write_inventory(tmp_path / "prod.py")
-    run = pyinfra(str(inventory), env_file=env, state_dir=tmp_path / "state", json_report=False)
-    _refused_once(run, f"{env}:4: ha.dcs.hosts[2]: db9 is not a host of the inventory")
-    assert _changed_since_stamp(hosts) == {}
+    env, run = _deploy(hosts, tmp_path, "name: prod\nha:\n  dcs:\n    hosts: [db1, db2, db9]\n")
+    _refused_once(run, f"{env}:4: ha.dcs.hosts[2]: db9 is not a host of the inventory", hosts)

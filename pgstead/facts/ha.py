@@ -8,7 +8,12 @@ from typing import Any
 
 from pyinfra.api import FactBase, QuoteString, StringCommand
 
-from pgstead.server.patroni import ETCD_PACKAGE_DATA, HOST_PROGRAM, SUPERVISOR, PatroniNode
+from pgstead.render.ha_layout import (
+    ETCD_PACKAGE_DATA,
+    HOST_PROGRAM,
+    SUPERVISOR,
+)
+from pgstead.server.patroni import PatroniNode
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import json
 from pyinfra import host, logger
 from pyinfra.api import OperationError, QuoteString, StringCommand, operation
 
+from pgstead.desired.ha import diff_dynamic_config
 from pgstead.facts.ha import (
     BootLinks,
     EtcdQuorum,
@@ -18,13 +19,13 @@ from pgstead.facts.ha import (
 from pgstead.facts.settings import PgSettings
 from pgstead.operations.plan_notes import plan_note
 from pgstead.postgres.sql import render
-from pgstead.server.patroni import (
+from pgstead.render.ha_layout import (
     ETCD_PACKAGE_DATA,
     ETCD_PEER_PORT,
     HOST_PROGRAM,
     SUPERVISOR,
-    PatroniNode,
 )
+from pgstead.server.patroni import PatroniNode
 from pgstead.server.psql import Server, psql_commands
 
 # Debian's etcd-server starts this member on install unless a policy-rc.d forbids it.
@@ -154,42 +155,6 @@ def member_running(node: PatroniNode, seconds: int = 600):
     yield StringCommand(HOST_PROGRAM, node.config, "wait-running", str(seconds))
 
 
-def _differences(wanted: dict, live: dict, prefix: str = "") -> dict:
-    """The part of `wanted` that `live` does not hold, as a JSON merge patch."""
-    patch: dict = {}
-    for key, value in wanted.items():
-        have = live.get(key) if isinstance(live, dict) else None
-        if isinstance(value, dict):
-            sub = _differences(value, have if isinstance(have, dict) else {}, f"{prefix}{key}.")
-            if sub:
-                patch[key] = sub
-        elif _text(have) != _text(value):
-            patch[key] = value
-    return patch
-
-
-def _text(value: object) -> str:
-    # Patroni keeps what it was given; YAML and JSON may have turned "on" into true.
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    return str(value)
-
-
-def _leftovers(wanted: dict, live: dict) -> dict:
-    """Parameters in the live dynamic configuration that pgstead no longer declares: null."""
-    have = (live.get("postgresql") or {}).get("parameters") or {}
-    want = wanted["postgresql"]["parameters"]
-    gone = {name: None for name in have if name not in want}
-    return {"postgresql": {"parameters": gone}} if gone else {}
-
-
-def _merge(a: dict, b: dict) -> dict:
-    out = dict(a)
-    for key, value in b.items():
-        out[key] = _merge(out.get(key, {}), value) if isinstance(value, dict) else value
-    return out
-
-
 def _flatten(patch: dict, prefix: str = "") -> list[str]:
     out = []
     for key, value in patch.items():
@@ -208,7 +173,7 @@ def dynamic_config(node: PatroniNode, wanted: dict):
 
     + node: this member; the patch is sent from the leader only (every member then applies
       it on its next loop), replicas report no change
-    + wanted: the configuration pgstead wants (``render.patroni.dynamic_config``)
+    + wanted: the configuration pgstead wants (``desired.ha.dynamic_configuration``)
     """
     view = host.get_fact(PatroniState, node=node)
     if view is None:
@@ -217,7 +182,7 @@ def dynamic_config(node: PatroniNode, wanted: dict):
     if not view.leads:
         host.noop(f"dynamic configuration is the leader's to write ({view.leader})")
         return
-    patch = _merge(_differences(wanted, view.config), _leftovers(wanted, view.config))
+    patch = diff_dynamic_config(view.config, wanted)
     if not patch:
         host.noop("dynamic configuration up to date")
         return

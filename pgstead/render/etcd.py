@@ -7,7 +7,8 @@ from collections.abc import Sequence
 
 import yaml
 
-from pgstead.server.patroni import (
+from pgstead.config.members import Member
+from pgstead.render.ha_layout import (
     CA_CERT,
     ETCD_CLIENT_PORT,
     ETCD_DATA,
@@ -15,7 +16,6 @@ from pgstead.server.patroni import (
     ETCD_PEER_PORT,
     MEMBER_CERT,
     MEMBER_KEY,
-    Member,
 )
 
 

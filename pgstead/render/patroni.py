@@ -1,9 +1,8 @@
-"""Patroni's configuration file for one member, and the dynamic configuration pgstead wants.
+"""Patroni's configuration file for one member.
 
 The file holds what is this host's own (its name and addresses, its per-host parameters, the
 credentials, pg_hba) plus the `bootstrap.dcs` section, which Patroni reads once, when it
-creates the cluster; afterwards the dynamic configuration changes only through the REST API
-(`dynamic_config` is what pgstead compares against `GET /config`).
+creates the cluster; afterwards the dynamic configuration changes only through the REST API.
 """
 
 from __future__ import annotations
@@ -13,8 +12,9 @@ from dataclasses import dataclass
 
 import yaml
 
+from pgstead.config.members import Member
 from pgstead.config.model import Environment
-from pgstead.server.patroni import (
+from pgstead.render.ha_layout import (
     API_PORT,
     API_USER,
     CA_CERT,
@@ -24,27 +24,8 @@ from pgstead.server.patroni import (
     PATRONI_DIR,
     REPLICATION_USER,
     REWIND_USER,
-    Member,
     data_directory,
 )
-
-# Patroni sets these itself (command line or its own logic): never from `settings`.
-PATRONI_OWNED = frozenset({"listen_addresses", "port", "cluster_name", "hot_standby",
-                           "unix_socket_directories"})
-# Tuned from the host's own memory and CPUs: each member keeps its own value (local file).
-# Parameters replicas must not have lower than the leader (max_connections,
-# max_worker_processes, ...) stay cluster-wide.
-PER_HOST = frozenset({"shared_buffers", "effective_cache_size", "maintenance_work_mem",
-                      "work_mem", "max_parallel_workers_per_gather", "max_parallel_workers",
-                      "max_parallel_maintenance_workers", "effective_io_concurrency"})
-
-
-def split_parameters(settings: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
-    """(cluster-wide, per-host) parameters of one member, Patroni's own left out."""
-    wanted = {k: v for k, v in settings.items() if k not in PATRONI_OWNED}
-    cluster = {k: v for k, v in wanted.items() if k not in PER_HOST}
-    local = {k: v for k, v in wanted.items() if k in PER_HOST}
-    return cluster, local
 
 
 @dataclass(frozen=True)
@@ -54,35 +35,14 @@ class PatroniSecrets:
     api: str = ""
 
 
-def synchronous_flags(synchronous: str) -> dict[str, bool]:
-    return {"synchronous_mode": synchronous in ("on", "strict"),
-            "synchronous_mode_strict": synchronous == "strict"}
-
-
-def dynamic_config(env: Environment, parameters: dict[str, str]) -> dict:
-    """The cluster-wide part: timings, modes and the parameters every member shares."""
-    ha = env.ha
-    assert ha is not None
-    return {
-        "ttl": ha.ttl,
-        "loop_wait": ha.loop_wait,
-        "retry_timeout": ha.retry_timeout,
-        "maximum_lag_on_failover": 1048576,
-        # Keep the leader running while etcd is unreachable, as long as every member answers.
-        "failsafe_mode": True,
-        **synchronous_flags(ha.synchronous),
-        "postgresql": {
-            "use_pg_rewind": True,
-            "use_slots": True,
-            "parameters": dict(parameters),
-        },
-    }
-
-
 def render_patroni_config(env: Environment, me: Member, etcd: Sequence[Member],
-                          local_parameters: dict[str, str], cluster_parameters: dict[str, str],
+                          local_parameters: dict[str, str], bootstrap_dcs: dict,
                           hba: Sequence[str], secrets: PatroniSecrets) -> str:
-    """The member's whole patroni.yml (mode 0600, owner postgres: it holds passwords)."""
+    """The member's whole patroni.yml (mode 0600, owner postgres: it holds passwords).
+
+    `bootstrap_dcs` is the dynamic configuration pgstead wants
+    (`pgstead.desired.ha.dynamic_configuration`), which seeds a new cluster.
+    """
     ha = env.ha
     assert ha is not None
     pg = env.postgres
@@ -112,7 +72,7 @@ def render_patroni_config(env: Environment, me: Member, etcd: Sequence[Member],
             "key": key,
         },
         "bootstrap": {
-            "dcs": dynamic_config(env, cluster_parameters),
+            "dcs": bootstrap_dcs,
             "initdb": [{"encoding": "UTF8"}, {"locale": pg.locale},
                        *(["data-checksums"] if pg.data_checksums else [])],
         },

@@ -1,44 +1,18 @@
-"""The Patroni mode: where a member's files live and what Patroni, not pgstead, decides.
+"""The Patroni mode: what Patroni, not pgstead, decides on a member.
 
 In this mode Patroni starts and stops PostgreSQL, parameters go to Patroni's dynamic
 configuration (cluster-wide) or to the member's own Patroni file (per host) and never through
 ALTER SYSTEM, pg_hba.conf is a list in the Patroni file, and whatever writes to the database
-(roles, databases, grants) runs on the leader only. The roles ask the `Server` for this; only
-this module knows the paths.
+(roles, databases, grants) runs on the leader only. The roles ask the `Server` for this; the
+paths are in render/ha_layout.py.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-PATRONI_CONFIG = "/etc/patroni/pgstead.yml"
-# PostgreSQL's TLS files and Patroni's member certificate (REST API, etcd client).
-PATRONI_DIR = "/etc/patroni/pgstead"
-ETCD_DIR = "/etc/pgstead/etcd"
-ETCD_CONFIG = f"{ETCD_DIR}/etcd.yml"
-ETCD_DATA = "/var/lib/etcd/pgstead"
-# What Debian's etcd-server starts on install when nothing stops it: a one-member cluster.
-ETCD_PACKAGE_DATA = "/var/lib/etcd/default"
-HOST_PROGRAM = "/usr/local/sbin/pgstead-patroni"
-SUPERVISOR = "/usr/local/sbin/pgstead-supervise"
-API_PORT = 8008
-ETCD_CLIENT_PORT = 2379
-ETCD_PEER_PORT = 2380
-REPLICATION_USER = "replicator"
-REWIND_USER = "rewinder"
-API_USER = "patroni"
-MEMBER_CERT = "member.crt"
-MEMBER_KEY = "member.key"
-CA_CERT = "ca.crt"
-
-
-@dataclass(frozen=True)
-class Member:
-    """One host of the cluster: its inventory name (Patroni's and etcd's member name) and the
-    address its peers reach it on."""
-
-    name: str
-    address: str
+from pgstead.config.members import Member
+from pgstead.render.ha_layout import HOST_PROGRAM, PATRONI_CONFIG
 
 
 @dataclass(frozen=True)
@@ -52,8 +26,3 @@ class PatroniNode:
     @property
     def state_command(self) -> tuple[str, ...]:
         return (HOST_PROGRAM, self.config, "state")
-
-
-def data_directory(version: int, scope: str) -> str:
-    # Outside /etc/postgresql: pg_lsclusters and pg_ctlcluster never see (or start) it.
-    return f"/var/lib/postgresql/{version}/{scope}"

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from pyinfra import host
 
+from pgstead.config.members import Member, member_address
 from pgstead.config.model import Environment
 from pgstead.render.compose import CONTAINER_CONF_DIR, CONTAINER_PORT, SERVICE, layout_for
-from pgstead.server.patroni import PATRONI_DIR, Member, PatroniNode
+from pgstead.render.ha_layout import (
+    PATRONI_DIR,
+)
+from pgstead.server.patroni import PatroniNode
 from pgstead.server.psql import Server
 
 COMPOSE_WRAPPER = "pgstead-compose"  # installed in /usr/local/sbin by the compose role
@@ -21,13 +25,6 @@ _RESTART = (
     f'pg_isready -q -p {CONTAINER_PORT} 2>/dev/null && exit 0; i=$((i+1)); sleep 1; done; '
     f'echo "pgstead: {SERVICE} not ready {RESTART_WAIT_SECONDS} s after a restart" >&2; exit 1'
 )
-
-
-def member_address(data: object, name: str) -> str:
-    """The address a cluster member's peers reach it on: `ha_address` host data, else the ssh
-    address, else the inventory name."""
-    get = data.get
-    return str(get("ha_address") or get("ssh_hostname") or name)
 
 
 def server_for(env: Environment) -> Server:

@@ -21,7 +21,8 @@ def env(**ha: object) -> Environment:
                        ha=Ha(scope="prod", **ha))
 
 
-def config(endpoints: HaEndpoints = HaEndpoints()) -> str:
+def config(endpoints: HaEndpoints | None = None) -> str:
+    endpoints = endpoints or HaEndpoints()
     backends = [Backend(n, a, 5432, 8008) for n, a in MEMBERS]
     return render_haproxy_config("prod", endpoints, backends, "/etc/pgstead/haproxy/ca.crt")
 

@@ -1,0 +1,30 @@
+"""Where the files of a Patroni + etcd member live and the ports its peers use: the layout the
+renderers write into and the Patroni mode of the `Server` points at (as render/compose.py is
+for compose)."""
+
+from __future__ import annotations
+
+PATRONI_CONFIG = "/etc/patroni/pgstead.yml"
+# PostgreSQL's TLS files and Patroni's member certificate (REST API, etcd client).
+PATRONI_DIR = "/etc/patroni/pgstead"
+ETCD_DIR = "/etc/pgstead/etcd"
+ETCD_CONFIG = f"{ETCD_DIR}/etcd.yml"
+ETCD_DATA = "/var/lib/etcd/pgstead"
+# What Debian's etcd-server starts on install when nothing stops it: a one-member cluster.
+ETCD_PACKAGE_DATA = "/var/lib/etcd/default"
+HOST_PROGRAM = "/usr/local/sbin/pgstead-patroni"
+SUPERVISOR = "/usr/local/sbin/pgstead-supervise"
+API_PORT = 8008
+ETCD_CLIENT_PORT = 2379
+ETCD_PEER_PORT = 2380
+REPLICATION_USER = "replicator"
+REWIND_USER = "rewinder"
+API_USER = "patroni"
+MEMBER_CERT = "member.crt"
+MEMBER_KEY = "member.key"
+CA_CERT = "ca.crt"
+
+
+def data_directory(version: int, scope: str) -> str:
+    # Outside /etc/postgresql: pg_lsclusters and pg_ctlcluster never see (or start) it.
+    return f"/var/lib/postgresql/{version}/{scope}"
