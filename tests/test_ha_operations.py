@@ -15,10 +15,11 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+import yaml
 
 from tests.ha_clients import Writer
-from tests.ha_cluster import Cluster, assert_ok, changes, ha_cluster, wait_for
-from tests.hosts import docker
+from tests.ha_cluster import BOOT, HA_IMAGE, Cluster, assert_ok, changes, environment, wait_for
+from tests.hosts import docker, fleet
 from tests.pgstead_run import ROOT
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -29,11 +30,39 @@ SUPERVISE = "/usr/local/sbin/pgstead-supervise"
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory) -> Iterator[Cluster]:
+    """Containers with NET_ADMIN, so keepalived can move ha.vip between them."""
     directory = tmp_path_factory.mktemp("ha-ops")
-    with ha_cluster(directory, NAMES, name="haops") as c:
+    with fleet(directory, NAMES, image=HA_IMAGE, static=True, init=True, env=BOOT,
+               caps=("NET_ADMIN",)) as hosts:
+        inventory = directory / "haops.py"
+        hosts.write_inventory(inventory)
+        vip = hosts.subnet.rsplit(".", 1)[0] + ".50/24"
+        env_path = directory / "haops.yml"
+        env_path.write_text(yaml.safe_dump(
+            environment("haops", hosts.subnet, vip=vip, interface="eth0"), sort_keys=False))
+        c = Cluster(hosts, directory, inventory, env_path, directory / "state", "haops")
         c.first = c.run()
         assert_ok(c.first, "first apply")
         yield c
+
+
+def vip(c: Cluster) -> str:
+    return c.data["ha"]["vip"].split("/")[0]
+
+
+def holders(c: Cluster) -> list[str]:
+    """The hosts whose eth0 carries the virtual address."""
+    return [h.name for h in c.fleet.hosts
+            if f"inet {vip(c)}/" in h.exec("ip", "-4", "addr", "show", "eth0",
+                                           check=False).stdout]
+
+
+def through_vip(c: Cluster) -> str:
+    """The address of the server a connection to the virtual address reaches."""
+    url = (f"host={vip(c)} port=5432 dbname=app user=app_owner sslmode=verify-full "
+           f"sslrootcert={c.ca} connect_timeout=3")
+    with psycopg.connect(url, password=c.password()) as conn:
+        return conn.execute("SELECT host(inet_server_addr())").fetchone()[0]
 
 
 def pgstead(c: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
@@ -77,6 +106,23 @@ def test_cluster_shows_one_leader_and_two_replicas_in_sync(cluster):
     assert sorted(line.split()[0] for line in lines[1:]) == NAMES
 
 
+def test_the_virtual_address_sits_on_the_leader_only_and_reaches_it(cluster):
+    leader = cluster.leader()
+    wait_for(lambda: holders(cluster) == [leader.name], f"{vip(cluster)} on {leader.name} only",
+             timeout=60)
+    assert wait_for(lambda: through_vip(cluster), "a connection to the virtual address") \
+        == leader.address
+
+
+def test_second_apply_changes_nothing_and_a_dry_run_predicts_nothing(cluster):
+    second = cluster.run()
+    assert_ok(second, "second apply")
+    assert changes(second) == set()
+    dry = cluster.run("--dry")
+    assert_ok(dry, "dry run")
+    assert changes(dry) == set()
+
+
 def test_switchover_to_a_named_member_loses_nothing_and_prints_the_window(cluster):
     report = wait_for(lambda: healthy(cluster), "a healthy cluster")
     old = cluster.leader()
@@ -105,6 +151,11 @@ def test_switchover_to_a_named_member_loses_nothing_and_prints_the_window(cluste
     # The synchronous count raised for the switchover is back as it was.
     config = cluster.patroni(cluster.fleet.host(target))["config"]
     assert config.get("synchronous_node_count") in (None, 1), config
+    # The virtual address followed the leader.
+    wait_for(lambda: holders(cluster) == [target], f"{vip(cluster)} moving to {target}",
+             timeout=60)
+    assert wait_for(lambda: through_vip(cluster) == cluster.fleet.host(target).address,
+                    "the virtual address reaching the new leader", timeout=60)
 
 
 def test_switchover_to_a_stopped_member_is_refused_with_the_reason(cluster):
