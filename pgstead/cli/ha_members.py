@@ -95,3 +95,14 @@ def problems(rows: list[MemberRow]) -> list[str]:
         out.append(f"more than one member says it leads: {', '.join(leaders)}")
     out += [f"{r.host} is {r.state}" for r in rows if not r.up]
     return out
+
+
+def leader_host(hosts: InventoryHosts) -> str:
+    """The inventory host that leads the cluster now, for commands that must act on it
+    (backups are taken there, restores read its repository). Raises LookupError naming what
+    the members said when none leads."""
+    rows = read_members(hosts, {})
+    leaders = [r.host for r in rows if r.role == "leader"]
+    if len(leaders) != 1:
+        raise LookupError("cannot find the cluster's leader: " + "; ".join(problems(rows)))
+    return leaders[0]
