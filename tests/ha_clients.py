@@ -80,3 +80,17 @@ class Writer(threading.Thread):
         """Seconds from `since` to the last refused write after it."""
         after = [t for t in self.refused if t >= since]
         return (max(after) - since) if after else 0.0
+
+
+def patroni_get(h: FleetHost, path: str) -> tuple[int, str]:
+    """(status, body) of GET `path` on the member's own REST API, verified with its CA."""
+    script = ("import ssl, sys, urllib.request, urllib.error\n"
+              "ctx = ssl.create_default_context(cafile='/etc/patroni/pgstead/ca.crt')\n"
+              "try:\n"
+              f"    r = urllib.request.urlopen('https://{h.address}:8008{path}', context=ctx,"
+              " timeout=5)\n"
+              "    print(r.status); print(r.read().decode())\n"
+              "except urllib.error.HTTPError as e:\n"
+              "    print(e.code); print(e.read().decode())\n")
+    out = h.exec("python3", "-c", script, check=False).stdout.splitlines()
+    return (int(out[0]), "\n".join(out[1:])) if out else (0, "")

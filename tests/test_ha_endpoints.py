@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from tests.ha_clients import Writer, endpoint_url, served_by, stats
+from tests.ha_clients import Writer, endpoint_url, patroni_get, served_by, stats
 from tests.ha_cluster import Cluster, assert_ok, changes, ha_cluster, wait_for
 from tests.hosts import docker
 
@@ -23,6 +23,8 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 NAMES = ["db1", "db2", "db3"]
 LEADER_PORT, READ_PORT = 5000, 5001
 SUPERVISE = "/usr/local/sbin/pgstead-supervise"
+# The replica's startup process replays WAL ([s]: never matches pkill's own argv).
+STARTUP = "postgres: .*[s]tartup recovering"
 
 
 @pytest.fixture(scope="module")
@@ -89,19 +91,27 @@ def test_read_port_serves_only_replicas(cluster):
 def test_read_port_leaves_out_a_replica_whose_replay_falls_behind_max_lag(cluster):
     leader, others = replicas(cluster)
     lagging, other = others
-    cluster.sql(lagging, "SELECT pg_wal_replay_pause()")
+    # Patroni 3.0.2 resumes a replay paused by pg_wal_replay_pause() on its next loop
+    # (PostgreSQL 14+, ha.py handle_parameter_change), so replay is held by freezing the
+    # replica's startup process: it keeps receiving WAL and stops replaying it.
+    lagging.exec("pkill", "-STOP", "-f", STARTUP)
     try:
         # About 20 MB of WAL, far beyond max_lag (1MB); the leader publishes its position to
-        # etcd on each loop, and Patroni compares the replica's replay position with it.
+        # etcd on each loop, and Patroni compares the replica's replayed position with it.
         cluster.sql(leader, "CREATE TABLE IF NOT EXISTS lag_fill (x text)")
         cluster.sql(leader, "INSERT INTO lag_fill SELECT repeat('x', 1000) "
                             "FROM generate_series(1, 20000)")
-        wait_for(lambda: stats(other).get(("read", lagging.name)) == "DOWN",
-                 f"{lagging.name} leaving the read port", timeout=60)
+        try:
+            wait_for(lambda: stats(other).get(("read", lagging.name)) == "DOWN",
+                     f"{lagging.name} leaving the read port", timeout=60)
+        except AssertionError as error:
+            answer = patroni_get(lagging, f"/replica?lag={1024 * 1024}")
+            raise AssertionError(f"{error}; {lagging.name}'s /replica?lag answers {answer}; "
+                                 f"leader: {patroni_get(leader, '/cluster')}") from None
         assert {a for _, a in through(cluster, other, READ_PORT)} == {other.address}
         assert stats(other)[("read", other.name)] == "UP"
     finally:
-        cluster.sql(lagging, "SELECT pg_wal_replay_resume()")
+        lagging.exec("pkill", "-CONT", "-f", STARTUP)
     wait_for(lambda: stats(other).get(("read", lagging.name)) == "UP",
              f"{lagging.name} back in the read port once replay caught up", timeout=60)
 

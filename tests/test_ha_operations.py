@@ -106,6 +106,14 @@ def test_cluster_shows_one_leader_and_two_replicas_in_sync(cluster):
     assert sorted(line.split()[0] for line in lines[1:]) == NAMES
 
 
+def test_backups_list_the_leader_only(cluster):
+    leader = cluster.leader()
+    out = pgstead(cluster, "backups")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert [line for line in out.stdout.splitlines() if line.startswith("host ")] == [
+        f"host {leader.name}"]
+
+
 def test_the_virtual_address_sits_on_the_leader_only_and_reaches_it(cluster):
     leader = cluster.leader()
     wait_for(lambda: holders(cluster) == [leader.name], f"{vip(cluster)} on {leader.name} only",
