@@ -106,14 +106,6 @@ def test_cluster_shows_one_leader_and_two_replicas_in_sync(cluster):
     assert sorted(line.split()[0] for line in lines[1:]) == NAMES
 
 
-def test_backups_list_the_leader_only(cluster):
-    leader = cluster.leader()
-    out = pgstead(cluster, "backups")
-    assert out.returncode == 0, out.stdout + out.stderr
-    assert [line for line in out.stdout.splitlines() if line.startswith("host ")] == [
-        f"host {leader.name}"]
-
-
 def test_the_virtual_address_sits_on_the_leader_only_and_reaches_it(cluster):
     leader = cluster.leader()
     wait_for(lambda: holders(cluster) == [leader.name], f"{vip(cluster)} on {leader.name} only",
@@ -164,6 +156,18 @@ def test_switchover_to_a_named_member_loses_nothing_and_prints_the_window(cluste
              timeout=60)
     assert wait_for(lambda: through_vip(cluster) == cluster.fleet.host(target).address,
                     "the virtual address reaching the new leader", timeout=60)
+
+
+def test_backups_and_restore_go_to_the_leader_by_themselves(cluster):
+    # After the switchover the leader is not the inventory's first host.
+    leader = cluster.leader()
+    assert leader is not cluster.fleet.hosts[0]
+    out = pgstead(cluster, "backups")
+    # This file enables no backups: the leader's answer says so, and no other host is asked.
+    assert [line for line in out.stdout.splitlines() if line.startswith("host ")] == [
+        f"host {leader.name}"], out.stdout + out.stderr
+    out = pgstead(cluster, "restore", "--database", "app")
+    assert f"restore on {leader.name} failed" in out.stderr, out.stdout + out.stderr
 
 
 def test_switchover_to_a_stopped_member_is_refused_with_the_reason(cluster):
