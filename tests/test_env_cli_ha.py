@@ -1,15 +1,19 @@
 """`pgstead env` for an HA cluster: a libpq multi-host URL over every member, read back by
-libpq itself, and the same lists as DB_* variables. (A login through it is in the HA cluster
-tests, which have a cluster to log in to.)"""
+libpq itself, and the same lists as DB_* variables. The last test logs in through such a URL
+to a real server past a member that does not answer (failover between real members is in the
+HA cluster tests)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import psycopg
 import yaml
 from psycopg.conninfo import conninfo_to_dict
 
+from tests.pgstead_run import apply
+from tests.test_access import access_data, passwords
 from tests.test_env_cli import PASSWORD, env_file_for, pgstead_env
 
 MEMBERS = ["10.0.0.11", "10.0.0.12", "fd00::13"]
@@ -81,3 +85,28 @@ def test_an_ha_file_without_its_members_is_one_clear_line(tmp_path):
     assert proc.returncode != 0
     assert "is an HA cluster: pass --inventory (its members) or --host a,b,c" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+# TEST-NET-1 (RFC 5737): never a real host; depending on the network, libpq's connect there
+# fails at once or after connect_timeout; either way it must move on to the next member.
+SILENT_MEMBER = "192.0.2.1"
+
+
+def test_the_url_logs_in_past_a_member_that_does_not_answer(env_file, tmp_path):
+    env_file.data.update(access_data(env_file.port))
+    env_file.write()
+    apply(env_file.path, env_file.state_dir, extra_env=passwords())
+    # The same environment as a cluster: same name, so the same state (passwords).
+    ha = tmp_path / "ha" / env_file.path.name
+    ha.parent.mkdir()
+    ha.write_text(yaml.safe_dump({**env_file.data, "ha": {"synchronous": "on"}}))
+    for user, attrs in (("app-user", "read-write"), ("reporting", "prefer-standby")):
+        out = pgstead_env(ha, "--user", user, "--host", f"{SILENT_MEMBER},127.0.0.1",
+                          "--show-secrets", "--format", "json", state_dir=env_file.state_dir)
+        url = json.loads(out.stdout)["DATABASE_URL"]
+        assert conninfo_to_dict(url)["target_session_attrs"] == attrs
+        with psycopg.connect(url) as conn:
+            row = conn.execute("SELECT current_user, inet_server_port(), "
+                               "pg_is_in_recovery()").fetchone()
+        # No replica here: prefer-standby falls back to the primary.
+        assert row == (user, env_file.port, False)

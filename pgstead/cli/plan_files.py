@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pgstead.config.model import Environment, User
 from pgstead.desired.backup_files import backup_files
 from pgstead.desired.grants import plan_database
+from pgstead.desired.ha import dynamic_configuration, split_settings
 from pgstead.desired.hba import pg_hba_for
 from pgstead.desired.settings import desired_settings, tuned
 from pgstead.live.host import HostResources
@@ -118,6 +119,55 @@ def render_settings(env: Environment, *, memory_bytes: int | None = None,
     return "\n".join([*header, *lines]) + "\n"
 
 
+def render_ha_settings(env: Environment, *, memory_bytes: int | None = None,
+                       cpus: int | None = None) -> str:
+    """With `ha`: the parameters as Patroni gets them, split as pgstead.desired.ha splits
+    them: the dynamic configuration (cluster-wide, in etcd) and each member's own Patroni
+    file (tuned from its memory and CPUs). Each line with its change class and source."""
+    assert env.ha is not None
+    pg = env.postgres
+    server = server_for(env)
+    resources = _resources(env, memory_bytes, cpus)
+    probes = [resources] if resources is not None else [_SMALL_HOST, _LARGE_HOST]
+    wanted = {f"host{i}": desired_settings(env, r, server.config_dir)
+              for i, r in enumerate(probes)}
+    split = split_settings(wanted, pg.settings)
+    tuned_values = tuned(env, probes[0])
+    # Values that differ between the probe hosts are computed on each member.
+    computed = {n for n in split.cluster if len({w.get(n) for w in wanted.values()}) > 1}
+    config = dynamic_configuration(env.ha, {})
+    top = {k: v for k, v in config.items() if k != "postgresql"}
+    top |= {f"postgresql.{k}": v for k, v in config["postgresql"].items() if k != "parameters"}
+
+    def line(name: str, value: str) -> str:
+        return (f"  {name} = {_conf_value(value)}  # {change_class(pg.version, name)}; "
+                f"{_layer(env, name, value, tuned_values)}")
+
+    out = [f"# Patroni's dynamic configuration for scope {env.ha.scope} (cluster-wide, in "
+           f"etcd), from {env.source.name}: bootstrap.dcs at creation, then PATCH /config of "
+           "the difference. No ALTER SYSTEM in HA mode.",
+           "# Each parameter: its change class (restart: a rolling restart by Patroni; "
+           "reload: every member reloads) and where the value comes from."]
+    out += [f"{key}: {str(value).lower() if isinstance(value, bool) else value}"
+            for key, value in top.items()]
+    out.append("postgresql.parameters:")
+    out += [line(n, v) for n, v in split.cluster.items() if n not in computed]
+    out += [f"  # {n} = (the highest value among the members, computed on each)  "
+            f"# {change_class(pg.version, n)}; tuning" for n in sorted(computed)]
+    out += ["", "# Each member's own Patroni file (postgresql.parameters), tuned from that "
+            "host's memory and CPUs:"]
+    per_host = split.per_host[next(iter(wanted))]
+    if resources is not None:
+        out.append(f"# for {resources.memory_bytes // (1024 * 1024)}MB memory, "
+                   f"{resources.cpus} CPUs")
+        out += [line(n, v) for n, v in per_host.items()]
+    else:
+        names = dict.fromkeys(n for member in split.per_host.values() for n in member)
+        out += [f"  # {n} = (computed on the host)  # {change_class(pg.version, n)}; tuning"
+                for n in names]
+    return "\n".join(out) + "\n"
+
+
 def _password(user: User) -> str:
     if user.auth == "cert":
         return "none (client certificate)"
@@ -191,10 +241,15 @@ def plan_files(env: Environment, *, memory_bytes: int | None = None,
     + memory_bytes, cpus: the host's resources for tuning, when the file leaves them `auto`
     """
     server = server_for(env)
+    settings = (PlannedFile("patroni-parameters.txt", render_ha_settings(
+                    env, memory_bytes=memory_bytes, cpus=cpus), None,
+                    "server parameters as Patroni gets them: cluster-wide and per host")
+                if env.ha is not None else
+                PlannedFile("postgresql.auto.conf", render_settings(
+                    env, memory_bytes=memory_bytes, cpus=cpus), None,
+                    "server parameters with their change class"))
     files = [
-        PlannedFile("postgresql.auto.conf", render_settings(env, memory_bytes=memory_bytes,
-                                                             cpus=cpus),
-                    None, "server parameters with their change class"),
+        settings,
         PlannedFile("pg_hba.conf", pg_hba_for(env), server.host_path(
             f"{server.config_dir}/pg_hba.conf"), "client authentication"),
         PlannedFile("roles-and-grants.txt", render_roles_and_grants(env), None,
