@@ -103,7 +103,7 @@ class Cluster:
         extra = "".join(f" {k}={v}" for k, v in params.items())
         return (f"host={hosts} port={PORT} dbname={DATABASE} user={WRITER} "
                 f"sslmode=verify-ca sslrootcert={self.ca} target_session_attrs=read-write "
-                f"connect_timeout=3 tcp_user_timeout=3000 keepalives=1 keepalives_idle=1 "
+                f"connect_timeout=2 tcp_user_timeout=2000 keepalives=1 keepalives_idle=1 "
                 f"keepalives_interval=1 keepalives_count=2{extra}")
 
     def connect(self, **params: str) -> psycopg.Connection:

@@ -66,6 +66,8 @@ def test_three_fresh_hosts_become_one_cluster_with_two_streaming_replicas_over_t
         assert h.exec("pg_lsclusters", "--no-header").stdout.strip() == ""
         mode = h.exec("stat", "-c", "%U %a", "/etc/patroni/pgstead.yml").stdout.split()
         assert mode == ["postgres", "600"]
+        # The package started its throw-away etcd member on install: it is gone.
+        assert h.exec("test", "-e", "/var/lib/etcd/default", check=False).returncode == 1
     assert cluster.sql(leader, "SHOW data_checksums") == "on"
 
 
