@@ -68,6 +68,6 @@ def _check_vip(ha: dict, findings: Findings) -> None:
         findings.error(("ha", "vip"), f"{vip!r} is not an IPv4 address with a prefix length "
                        "(e.g. 10.0.0.50/24)")
         return
-    if "interface" not in ha:
+    if not ha.get("interface"):
         findings.error(("ha", "vip"), "ha.vip needs ha.interface: the network interface that "
                        "carries the address on every member (e.g. eth0)")
