@@ -57,12 +57,16 @@ def holders(c: Cluster) -> list[str]:
                                            check=False).stdout]
 
 
-def through_vip(c: Cluster) -> str:
-    """The address of the server a connection to the virtual address reaches."""
-    url = (f"host={vip(c)} port=5432 dbname=app user=app_owner sslmode=verify-full "
+def through_vip(c: Cluster) -> str | None:
+    """The address of the server a connection to the virtual address's leader port reaches
+    (PostgreSQL listens on the member's own address; HAProxy on every address)."""
+    url = (f"host={vip(c)} port=5000 dbname=app user=app_owner sslmode=verify-full "
            f"sslrootcert={c.ca} connect_timeout=3")
-    with psycopg.connect(url, password=c.password()) as conn:
-        return conn.execute("SELECT host(inet_server_addr())").fetchone()[0]
+    try:
+        with psycopg.connect(url, password=c.password()) as conn:
+            return conn.execute("SELECT host(inet_server_addr())").fetchone()[0]
+    except psycopg.OperationalError:
+        return None
 
 
 def pgstead(c: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
