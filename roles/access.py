@@ -3,6 +3,7 @@
 from pyinfra.api import deploy
 
 from pgstead.config.model import Environment
+from pgstead.desired import hardening
 from pgstead.desired.hba import pg_hba_for
 from pgstead.facts.access import AccessRead
 from pgstead.facts.ha import takes_writes
@@ -33,9 +34,18 @@ def access(env: Environment) -> None:
     if env.databases:
         database_ops.databases(name=f"Databases on {server}", server=server,
                                databases=list(env.databases), access=access_read, **here)
+    lock_public = hardening.is_active(env, "public_schema_usage")
     for database in env.databases:
         grant_ops.database_access(name=f"Access to database {database.name}", server=server,
-                                  database=database, users=list(env.users), **here)
+                                  database=database, users=list(env.users),
+                                  lock_public=lock_public, **here)
+    if lock_public:
+        grant_ops.template_public(name=f"Schema public in template1 of {server}",
+                                  server=server, **here)
+    if hardening.is_active(env, "superuser_connection_limit"):
+        role_ops.connection_limit(name=f"Connection limit of {hardening.SUPERUSER} on {server}",
+                                  server=server, role=hardening.SUPERUSER,
+                                  limit=hardening.superuser_connection_limit(env), **here)
     if absent:
         role_ops.absent(name=f"Dropped roles on {server}", server=server, names=absent,
                         database_owners={db.name: db.owner for db in env.databases}, **here)

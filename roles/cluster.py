@@ -20,5 +20,5 @@ def cluster(env: Environment) -> None:
     cluster_ops.cluster(
         name=f"Cluster {pg.version}/{pg.cluster} on port {pg.port}",
         version=pg.version, cluster=pg.cluster, port=pg.port, locale=pg.locale,
-        data_checksums=pg.data_checksums, running=False,
+        data_checksums=pg.data_checksums, running=False, wal_directory=pg.wal_directory,
     )

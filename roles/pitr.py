@@ -2,20 +2,25 @@
 the stanza's config and repository, the stanza itself, the backup program and its schedule.
 WAL archiving itself is a server parameter, set by the settings role."""
 
-from pyinfra import host
+from pyinfra import host, logger
 from pyinfra.api import deploy
 
 from pgstead import PROJECT_ROOT
 from pgstead.config.model import Environment
 from pgstead.desired.backup_files import backup_files
 from pgstead.facts.cluster import PgClusters
+from pgstead.facts.pgbackrest import PgBackRestStanzaRepos
 from pgstead.operations import pgbackrest, service
 from pgstead.operations.files import Directory, File, managed_files
 from pgstead.render.cron import MESSAGES_LIBRARY
 from pgstead.render.pgbackrest import (
+    MAIN_CONFIG,
     PITR_PROGRAM,
     STANZA_CONF_DIR,
+    WRITTEN_BY,
     default_data_directory,
+    global_repo,
+    render_main_config,
     render_stanza_config,
     repo_path,
     stanza_config_path,
@@ -33,6 +38,20 @@ def _data_directory(env: Environment) -> str:
     return live.data_directory if live else default_data_directory(env)
 
 
+def _global_repo(stanza: str, repo: str) -> str:
+    """The repository [global] names: shared with the host's other pgstead stanzas (other
+    environments' clusters) when they agree, else the one most of them use."""
+    repos = {**host.get_fact(PgBackRestStanzaRepos, conf_dir=STANZA_CONF_DIR,
+                             written_by=WRITTEN_BY), stanza: repo}
+    chosen = global_repo(repos)
+    elsewhere = sorted(name for name, path in repos.items() if path != chosen)
+    if elsewhere:
+        logger.warning(f"{host.name}: the pgBackRest stanzas of this host keep their "
+                       f"repositories apart; `pgbackrest info` without --stanza lists those in "
+                       f"{chosen}, not {', '.join(elsewhere)} (give --stanza=NAME)")
+    return chosen
+
+
 @deploy("Point-in-time backups (pgBackRest)")
 def pitr(env: Environment) -> None:
     b = env.backups
@@ -47,6 +66,8 @@ def pitr(env: Environment) -> None:
         Directory(STANZA_CONF_DIR),
         File(stanza_config_path(stanza), render_stanza_config(env, _data_directory(env)),
              group="postgres", mode="640"),
+        File(MAIN_CONFIG, render_main_config(_global_repo(stanza, repo)), group="postgres",
+             mode="640"),
         Directory(b.dir, "postgres", "postgres", "750"),
         Directory(repo, "postgres", "postgres", "750"),
     ])

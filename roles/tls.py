@@ -4,8 +4,10 @@ from pyinfra import host, inventory, logger
 from pyinfra.api import deploy
 
 from pgstead.config.model import Environment
+from pgstead.desired import hardening
 from pgstead.desired.endpoints import endpoint_sans
 from pgstead.operations import tls as tls_ops
+from pgstead.operations.files import Directory, File, managed_files
 from pgstead.pki import (
     PkiError,
     ensure_ca,
@@ -14,6 +16,7 @@ from pgstead.pki import (
     needs_renewal,
     server_sans,
 )
+from pgstead.pki.encrypted_key import ensure_encrypted_key
 from pgstead.pki.locations import pki_dir
 from pgstead.pki.pem import load_certificate, load_private_key, same_public_key
 from pgstead.pki.sans import LOCALHOST_SANS
@@ -75,6 +78,15 @@ def tls(env: Environment) -> None:
                                renew_before_days=t.renew_before_days)
 
     server = server_for(env)
+    if hardening.key_encrypted(env):
+        # Encrypted at rest: the passphrase goes into a file root owns and the server's group
+        # may only read, before the key that needs it (ssl_passphrase_command reads it).
+        key_pem, passphrase = ensure_encrypted_key(pki, host.name, key_pem)
+        managed_files(name=f"Passphrase of the server key of {server}", entries=[
+            Directory(hardening.PASSPHRASE_DIR.rsplit("/", 1)[0]),
+            Directory(hardening.PASSPHRASE_DIR, "root", "postgres", "750"),
+            File(hardening.passphrase_file(env), passphrase + "\n", "root", "postgres", "440"),
+        ])
     tls_ops.certificates(
         name=f"TLS certificate, key and CA of {server}",
         server=server, cert_pem=cert_pem, key_pem=key_pem, ca_pem=ca_cert,

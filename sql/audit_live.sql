@@ -15,6 +15,10 @@ SELECT json_build_object(
           FROM pg_hba_file_rules WHERE error IS NULL),
   'unlimited_roles', (SELECT coalesce(json_agg(rolname ORDER BY rolname), '[]')
                       FROM pg_roles WHERE rolcanlogin AND NOT rolsuper AND rolconnlimit < 0),
+  'superuser_connection_limit', (SELECT rolconnlimit FROM pg_roles WHERE rolname = 'postgres'),
+  -- Only the first line of the key file: its PEM header says whether it is encrypted.
+  'ssl_key_header', CASE WHEN current_setting('ssl') = 'on' THEN split_part(
+      pg_read_file(current_setting('ssl_key_file'), 0, 64, true), E'\n', 1) END,
   -- The running postmaster's umask: its pid is the first line of postmaster.pid.
   'postmaster_umask', substring(
       pg_read_file('/proc/' || split_part(pg_read_file('postmaster.pid'), E'\n', 1) || '/status')

@@ -408,3 +408,37 @@ def test_plan_revokes_what_a_user_of_another_database_holds_here_and_nothing_els
     assert "revoke USAGE on schema auth from shop_rw" in summaries
     assert not any("idle" in s for s in summaries)
     assert "grant CONNECT on database app to rw" in summaries
+
+
+def test_a_locked_public_schema_is_for_the_declared_users_of_the_database_only():
+    users = [*USERS, User("shop_rw", role="readwrite", database="shop")]
+    roles = [u.name for u in users]
+    live = replace(fresh_database(_db()), schemas={
+        "public": LiveSchema("public", "pg_database_owner",
+                             frozenset({("", "USAGE"), ("shop_rw", "USAGE")}))})
+    summaries = [s.summary for s in plan_database(_db(), users, roles, live, lock_public=True)]
+    assert "revoke USAGE on schema public from PUBLIC" in summaries
+    assert "grant USAGE on schema public to rw" in summaries
+    assert "grant USAGE on schema public to ro" in summaries
+    assert "revoke USAGE on schema public from shop_rw" in summaries
+    # The owner reaches public through pg_database_owner, which owns it.
+    assert not any("public to app_owner" in s for s in summaries)
+    locked = replace(live, schemas={"public": LiveSchema(
+        "public", "pg_database_owner", frozenset({("rw", "USAGE"), ("ro", "USAGE")}))})
+    assert not any("schema public" in s.summary
+                   for s in plan_database(_db(), users, roles, locked, lock_public=True))
+    # Before 15, public belongs to postgres: the owner gets USAGE on it too.
+    old = replace(locked, schemas={"public": replace(locked.schemas["public"],
+                                                     owner="postgres")})
+    assert "grant USAGE on schema public to app_owner" in [
+        s.summary for s in plan_database(_db(), users, roles, old, lock_public=True)]
+
+
+def test_template1_loses_public_usage_for_public_once():
+    from pgstead.desired.grants import plan_template_public
+
+    assert [s.sql.strip() for s in plan_template_public(None)] == [
+        'REVOKE USAGE ON SCHEMA "public" FROM PUBLIC CASCADE;']
+    locked = replace(fresh_database(_db()), schemas={
+        "public": LiveSchema("public", "pg_database_owner", frozenset())})
+    assert plan_template_public(locked) == []

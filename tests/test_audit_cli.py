@@ -72,14 +72,17 @@ def test_audit_reads_roles_and_files_not_the_file(env_file):
               "CREATE ROLE hand_made LOGIN PASSWORD 'a-legacy-md5-password'")
     log_dir = Path(f"/var/log/postgresql/15-{env_file.name}")
     log_dir.chmod(0o755)
+    assert line_of(audit(env_file).stdout, "public_schema_usage").split()[2] == "pass"
+    sql(port, "GRANT USAGE ON SCHEMA public TO PUBLIC", "template1")
     run = audit(env_file, "--format", "json")
     assert run.returncode == 1
     failed = sorted(c for c, s in statuses(run).items() if s == "fail")
-    assert failed == ["connection_limits", "log_directory", "no_md5"]
+    assert failed == ["connection_limits", "log_directory", "no_md5", "public_schema_usage"]
     text = audit(env_file).stdout
     assert "hand_made" in line_of(text, "no_md5") and "hand_made" in line_of(
         text, "connection_limits")
     assert "mode 0755" in line_of(text, "log_directory")
+    assert "PUBLIC uses public in template1" in line_of(text, "public_schema_usage")
     assert "a-legacy-md5-password" not in text + run.stdout
 
 
@@ -128,3 +131,43 @@ def test_a_server_with_hardening_off_is_judged_against_the_baseline(env_file):
     assert run.stdout.startswith(f"note: {env_file.path} has hardening level off")
     assert line_of(run.stdout, "logging_collector").split()[2:4] == ["FAIL", "off"]
     assert line_of(run.stdout, "log_connections").split()[2:4] == ["pass", "on"]
+
+
+def test_strict_audit_names_the_encrypted_key_the_superuser_limit_and_set_user(env_file):
+    declare_app(env_file)
+    env_file.data["hardening"] = {"level": "strict", "pgaudit": {"enabled": False}}
+    env_file.write()
+    passphrase = Path(f"/etc/pgstead/tls/15-{env_file.name}.passphrase")
+    try:
+        deploy(env_file)
+        clean = audit(env_file)
+        assert clean.returncode == 0, clean.stdout + clean.stderr
+        for control in ("ssl_key_encrypted", "superuser_connection_limit", "set_user",
+                        "ssl_min_protocol_version", "log_error_verbosity", "ssl_ciphers",
+                        "public_schema_usage"):
+            assert line_of(clean.stdout, control).split()[2] == "pass", control
+        assert "key encrypted, passphrase file 0440 root" in line_of(clean.stdout,
+                                                                     "ssl_key_encrypted")
+        assert "postgres: 10" in line_of(clean.stdout, "superuser_connection_limit")
+
+        sql(env_file.port, "ALTER ROLE postgres CONNECTION LIMIT -1")
+        passphrase.chmod(0o444)
+        run = audit(env_file, "--format", "json")
+        assert sorted(c for c, s in statuses(run).items() if s == "fail") == [
+            "ssl_key_encrypted", "superuser_connection_limit"]
+        text = audit(env_file).stdout
+        assert "passphrase file 0444 root" in line_of(text, "ssl_key_encrypted")
+        assert "no limit" in line_of(text, "superuser_connection_limit")
+        deploy(env_file)
+        assert audit(env_file).returncode == 0
+    finally:
+        passphrase.unlink(missing_ok=True)
+
+
+def test_baseline_audit_skips_the_strict_only_controls(env_file):
+    declare_app(env_file, tls=False)
+    deploy(env_file)
+    run = audit(env_file)
+    assert run.returncode == 0, run.stdout
+    for control in ("ssl_key_encrypted", "superuser_connection_limit", "set_user"):
+        assert line_of(run.stdout, control).endswith("skip (not enabled)"), control

@@ -20,6 +20,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from pgstead.desired import hardening
 from tests.clusters import postmaster_start, show, sql
 from tests.pgstead_run import apply, dry
 
@@ -42,9 +43,11 @@ HARDENING_PARAMETERS = (
 
 @pytest.fixture(autouse=True)
 def _remove_log_directory(env_file):
-    # pg_dropcluster leaves a log directory outside the cluster's own directories alone.
+    # pg_dropcluster leaves a log directory outside the cluster's own directories alone, and
+    # the passphrase file of a strict server.
     yield
     shutil.rmtree(f"/var/log/postgresql/15-{env_file.name}", ignore_errors=True)
+    Path(f"/etc/pgstead/tls/15-{env_file.name}.passphrase").unlink(missing_ok=True)
 
 
 def declare_app(env_file, tls: bool = True) -> None:
@@ -196,7 +199,7 @@ def test_default_apply_meets_every_control_on_the_live_server_and_files(env_file
 
     # TLS: 1.2 and 1.3 clients are served strong suites; a SHA-1 suite is refused.
     assert show(port, "ssl_min_protocol_version") == "TLSv1.2"
-    assert show(port, "ssl_ciphers") == "HIGH:!aNULL:!MD5:!3DES:!RC4:!SHA1"
+    assert show(port, "ssl_ciphers") == hardening.SSL_CIPHERS
     assert show(port, "ssl_prefer_server_ciphers") == "on"
     assert handshake(port, client_context(ssl.TLSVersion.TLSv1_2)) == "TLSv1.2"
     assert handshake(port, client_context(ssl.TLSVersion.TLSv1_3)) == "TLSv1.3"
@@ -227,6 +230,109 @@ def _ready_count(env_file) -> int:
         paths += sorted(collector.iterdir())
     return sum(p.read_text(errors="replace").count("ready to accept connections")
                for p in paths if p.is_file())
+
+
+def s_client(port: int, *args: str) -> subprocess.CompletedProcess:
+    """openssl s_client through PostgreSQL's SSLRequest; stdin closed, so it ends after the
+    handshake (exit 0) or at the server's alert (exit 1)."""
+    return subprocess.run(["openssl", "s_client", "-starttls", "postgres", "-connect",
+                           f"127.0.0.1:{port}", *args], input="", capture_output=True,
+                          text=True, timeout=60, check=False)
+
+
+def rsa_host_certificate(directory: Path) -> dict:
+    """A CA and an RSA server certificate for localhost signed by it, as `tls` takes them: an
+    RSA key is what lets a client ask for suites without forward secrecy (RSA key exchange),
+    which an ECDSA key could never serve."""
+    from datetime import UTC, datetime, timedelta
+    from ipaddress import ip_address
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    from pgstead.pki import ensure_ca
+
+    company = directory / "company-ca"
+    ca_pem, ca_key_pem = ensure_ca(company, "company")
+    ca = x509.load_pem_x509_certificate(ca_pem)
+    ca_key = serialization.load_pem_private_key(ca_key_pem, None)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+            .issuer_name(ca.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=90))
+            .add_extension(x509.SubjectAlternativeName([
+                x509.DNSName("localhost"), x509.IPAddress(ip_address("127.0.0.1")),
+                x509.IPAddress(ip_address("::1"))]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    (directory / "rsa.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path = directory / "rsa.key"
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    key_path.chmod(0o600)
+    return {"ca": {"cert": str(company / "ca.crt"), "key": str(company / "ca.key")},
+            "host_certs": {"@local": {"cert": str(directory / "rsa.crt"),
+                                      "key": str(key_path)}}}
+
+
+def test_baseline_refuses_tls12_suites_without_forward_secrecy(env_file, tmp_path):
+    declare_app(env_file)
+    env_file.data["tls"].update(rsa_host_certificate(tmp_path))
+    env_file.write()
+    deploy_twice(env_file)
+    port = env_file.port
+    # RSA key exchange (no forward secrecy) with AES-GCM: OpenSSL's HIGH admits it.
+    refused = s_client(port, "-tls1_2", "-cipher", "AES128-GCM-SHA256")
+    assert refused.returncode != 0, refused.stdout
+    assert "handshake failure" in refused.stderr or "no shared cipher" in refused.stderr, \
+        refused.stderr
+    for weak in ("AES256-GCM-SHA384", "ECDHE-RSA-AES128-SHA256", "ECDHE-RSA-AES256-SHA"):
+        assert s_client(port, "-tls1_2", "-cipher", weak).returncode != 0, weak
+    for suite in ("ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-RSA-CHACHA20-POLY1305",
+                  "DHE-RSA-AES256-GCM-SHA384"):
+        accepted = s_client(port, "-tls1_2", "-cipher", suite)
+        assert accepted.returncode == 0, accepted.stderr
+        assert f"Cipher is {suite}" in accepted.stdout, accepted.stdout
+    assert "TLSv1.3" in s_client(port, "-tls1_3").stdout
+
+
+def test_public_schema_is_usable_only_by_the_declared_users_of_each_database(env_file):
+    declare_app(env_file, tls=False)
+    env_file.data["databases"][0]["extensions"] = ["pgcrypto"]
+    env_file.write()
+    deploy_twice(env_file)
+    port = env_file.port
+    digest = "SELECT encode(public.digest('pgstead', 'sha256'), 'hex')"
+    reader_password = (env_file.state_dir / env_file.name / "secrets"
+                       / f"{READER}.password").read_text().rstrip("\n")
+    with connect(env_file, user=READER, password=reader_password, sslmode="disable") as conn:
+        assert len(conn.execute(digest).fetchone()[0]) == 64
+    with connect(env_file, sslmode="disable") as conn:  # the owner
+        assert len(conn.execute(digest).fetchone()[0]) == 64
+    sql(port, "CREATE ROLE hard_stranger LOGIN CONNECTION LIMIT 1")
+    try:
+        sql(port, f"GRANT CONNECT ON DATABASE {DATABASE} TO hard_stranger")
+        denied = subprocess.run(
+            ["runuser", "-u", "postgres", "--", "/usr/lib/postgresql/15/bin/psql", "-X", "-p",
+             str(port), "-d", DATABASE, "-c", f"SET ROLE hard_stranger; {digest}"],
+            capture_output=True, text=True, check=False)
+        assert denied.returncode != 0
+        assert "permission denied for schema public" in denied.stderr
+        # template1 is locked too, so a database made by hand starts locked.
+        usage = "SELECT has_schema_privilege('public', 'public', 'USAGE')"
+        assert sql(port, usage, "template1") == "f"
+        sql(port, "CREATE DATABASE hard_by_hand")
+        assert sql(port, usage, "hard_by_hand") == "f"
+    finally:
+        sql(port, "DROP DATABASE IF EXISTS hard_by_hand")
+        sql(port, f"REVOKE ALL ON DATABASE {DATABASE} FROM hard_stranger")
+        sql(port, "DROP ROLE hard_stranger")
+    assert sql(port, usage, DATABASE) == "f"
 
 
 def test_level_off_leaves_distribution_defaults_and_switching_on_restarts_once(env_file):
@@ -294,7 +400,25 @@ def test_strict_tightens_the_baseline(env_file):
     assert show(port, "ssl_min_protocol_version") == "TLSv1.3"
     with pytest.raises(ssl.SSLError):
         handshake(port, client_context(ssl.TLSVersion.TLSv1_2))
+    refused = s_client(port, "-tls1_2")
+    assert refused.returncode != 0 and "protocol version" in refused.stderr, refused.stderr
     assert handshake(port, client_context(ssl.TLSVersion.TLSv1_3)) == "TLSv1.3"
+    # set_user: installed from Debian's package and preloaded, so escalation is logged.
+    installed = subprocess.run(["dpkg-query", "-W", "-f", "${db:Status-Status}",
+                                "postgresql-15-set-user"], capture_output=True, text=True)
+    assert installed.stdout == "installed"
+    libraries = {lib.strip() for lib in show(port, "shared_preload_libraries").split(",")}
+    assert {"passwordcheck", "auth_delay", "set_user"} <= libraries
+    # The superuser gets a connection limit: backups.jobs (2) + 2, then 2 + 3 + 1.
+    assert sql(port, "SELECT rolconnlimit FROM pg_roles WHERE rolname = 'postgres'") == "10"
+    # The key is encrypted at rest; the server reads the passphrase from root's file.
+    key = Path(f"/etc/postgresql/15/{env_file.name}/server.key")
+    assert key.read_text().startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    passphrase = Path(f"/etc/pgstead/tls/15-{env_file.name}.passphrase")
+    st = passphrase.stat()
+    assert (stat.S_IMODE(st.st_mode), pwd.getpwuid(st.st_uid).pw_name) == (0o440, "root")
+    assert show(port, "ssl_passphrase_command") == f"cat {passphrase}"
+    assert show(port, "ssl_passphrase_command_supports_reload") == "on"
 
 
 # ---- the controls table, pure logic ---------------------------------------------------------
@@ -357,3 +481,31 @@ def test_pgaudit_and_set_user_are_installed_preloaded_and_audit_logs(env_file):
     with connect(env_file, sslmode="disable") as conn:
         conn.execute("CREATE TABLE hard_audited (id int)")
     wait_for_log(env_file, r"AUDIT: SESSION,\d+,\d+,DDL,CREATE TABLE")
+
+
+def test_the_schema_names_every_control_for_opt_out():
+    import json
+
+    from tests.pgstead_run import ROOT
+
+    schema = json.loads((ROOT / "schemas" / "environment.schema.json").read_text())
+    hardening_schema = schema["properties"]["hardening"]
+    names = hardening_schema["properties"]["opt_out"]["items"]["properties"]["control"]["enum"]
+    assert tuple(names) == hardening.CONTROL_NAMES
+    assert ("Controls: " + ", ".join(hardening.CONTROL_NAMES) + ".") in \
+        hardening_schema["description"]
+
+
+def test_strict_controls_follow_the_level_and_the_file(tmp_path, monkeypatch):
+    baseline = _environment(tmp_path, monkeypatch, "").environment
+    strict_env = _environment(tmp_path, monkeypatch, "hardening: {level: strict}\n").environment
+    assert not hardening.is_active(baseline, "superuser_connection_limit")
+    assert not hardening.is_active(baseline, "set_user")
+    assert hardening.is_active(strict_env, "superuser_connection_limit")
+    assert hardening.is_active(strict_env, "set_user")
+    assert hardening.superuser_connection_limit(strict_env) == strict_env.backups.jobs + 8
+    # No TLS, no key to encrypt.
+    assert not hardening.is_active(strict_env, "ssl_key_encrypted")
+    without = _environment(tmp_path, monkeypatch,
+                           "hardening: {level: strict, set_user: false}\n").environment
+    assert not hardening.is_active(without, "set_user")

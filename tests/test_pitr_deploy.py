@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from pgstead.render.cron import backup_config_path, cron_file_path
-from pgstead.render.pgbackrest import stanza_config_path
-from tests.clusters import drop_cluster, free_port, postmaster_start, show, sql
-from tests.conftest import enable_shop_backups
+from pgstead.render.pgbackrest import MAIN_CONFIG, stanza_config_path
+from tests.clusters import drop_cluster, free_port, postmaster_start, show, sql, worker_ports
+from tests.conftest import EnvFile, base_environment, enable_shop_backups
 from tests.pgstead_run import apply, dry, pyinfra
 from tests.test_backups_cli import pgstead
 from tests.test_compose_deploy import cron_job
@@ -29,6 +29,20 @@ def pgbackrest_info(stanza: str) -> dict:
     proc = subprocess.run(["runuser", "-u", "postgres", "--", "pgbackrest", f"--stanza={stanza}",
                            "--output=json", "info"], capture_output=True, text=True, check=True)
     return json.loads(proc.stdout)[0]
+
+
+def plain_info() -> str:
+    """`pgbackrest info` as an operator types it first: as postgres, no --stanza."""
+    proc = subprocess.run(["runuser", "-u", "postgres", "--", "pgbackrest", "info"],
+                          capture_output=True, text=True, check=True)
+    return proc.stdout
+
+
+def forget_main_config(repo_root: Path) -> None:
+    """Remove pgBackRest's main config if it names a repository under `repo_root` (a test's)."""
+    main = Path(MAIN_CONFIG)
+    if main.exists() and f"repo1-path={repo_root}/" in main.read_text():
+        main.unlink()
 
 
 def run_cron_command(env) -> None:
@@ -59,6 +73,7 @@ def pitr_env(env_file):
         Path(path).unlink(missing_ok=True)
     for log in PGBACKREST_LOGS.glob(f"{env_file.name}-*.log"):
         log.unlink()
+    forget_main_config(backup_dir)
     shutil.rmtree(backup_dir, ignore_errors=True)
 
 
@@ -68,7 +83,57 @@ def test_pgbackrest_apply_twice_second_changes_nothing(pitr_env):
     assert show(pitr_env.port, "archive_command") == \
         f"pgbackrest --stanza={pitr_env.name} archive-push %p"
     assert pgbackrest_info(pitr_env.name)["db"], "the stanza was not created"
+    assert f"stanza: {pitr_env.name}\n" in plain_info()
     assert apply(pitr_env.path, pitr_env.state_dir).changed == []
+
+
+@pytest.fixture
+def second_cluster(pitr_env, tmp_path):
+    """Another environment's cluster on the same host, sharing pitr_env's backup directory."""
+    name = f"{pitr_env.name[:40]}_2"
+    port = free_port(p for p in worker_ports() if p != pitr_env.port)
+    directory = tmp_path / "second"
+    directory.mkdir()
+    other = EnvFile(directory, name, port, base_environment(name, port))
+    enable_shop_backups(other, pitr_env.backup_dir, keep=2)
+    other.data["backups"].update({"method": "pgbackrest", "verify": True})
+    other.write()
+    yield other
+    drop_cluster(15, name)
+    Path(stanza_config_path(name)).unlink(missing_ok=True)
+    for path in (cron_file_path(name), backup_config_path(name)):
+        Path(path).unlink(missing_ok=True)
+    for log in PGBACKREST_LOGS.glob(f"{name}-*.log"):
+        log.unlink()
+
+
+def test_plain_info_lists_every_stanza_of_a_shared_repository_and_says_which_it_cannot(
+        pitr_env, second_cluster, tmp_path):
+    apply(pitr_env.path, pitr_env.state_dir)
+    apply(second_cluster.path, second_cluster.state_dir)
+    listed = plain_info()
+    assert f"stanza: {pitr_env.name}\n" in listed and f"stanza: {second_cluster.name}\n" in listed
+    # Each environment reads the other's stanza file and keeps the same [global]: no flip-flop.
+    assert apply(pitr_env.path, pitr_env.state_dir).changed == []
+    assert apply(second_cluster.path, second_cluster.state_dir).changed == []
+    # Both stanzas archive and back up into their own paths of the shared repository.
+    for env in (pitr_env, second_cluster):
+        check = subprocess.run(["runuser", "-u", "postgres", "--", "pgbackrest",
+                                f"--stanza={env.name}", "check"], capture_output=True, text=True)
+        assert check.returncode == 0, check.stdout + check.stderr
+
+    # A repository of its own: the second stanza still works, [global] stays with the first
+    # (the only one left there; ties go to the first path), and the apply says why.
+    second_cluster.data["backups"]["dir"] = str(PITR_DIRS / f"{second_cluster.name}-own")
+    second_cluster.write()
+    try:
+        moved = apply(second_cluster.path, second_cluster.state_dir)
+        assert "`pgbackrest info` without --stanza lists those in" in moved.stderr
+        assert pgbackrest_info(second_cluster.name)["db"]
+        assert apply(pitr_env.path, pitr_env.state_dir).changed == []
+        assert apply(second_cluster.path, second_cluster.state_dir).changed == []
+    finally:
+        shutil.rmtree(PITR_DIRS / f"{second_cluster.name}-own", ignore_errors=True)
 
 
 def test_dry_run_predicts_the_switch_from_pg_dump_to_pgbackrest(pitr_env):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import pwd
 import secrets
+import shutil
 import socket
 import ssl
 import struct
@@ -21,9 +22,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from pgstead.pki import cert_info, ensure_ca, issue_server_cert, server_cert_paths
+from pgstead.pki.encrypted_key import encrypted_key_paths
 from pgstead.pki.files import KEY_MODE, write_atomic
 from tests import hosts
-from tests.clusters import free_port, postmaster_start
+from tests.clusters import free_port, postmaster_start, show
 from tests.pgstead_run import ROOT, apply, dry, pyinfra
 
 PASSWORD = secrets.token_urlsafe(18)  # this test run's only; reaches pgstead through $TLS_PW
@@ -373,3 +375,94 @@ def test_a_loosened_key_is_put_back_to_0600_postgres(tls_env):
     st = key.stat()
     assert (st.st_mode & 0o777, st.st_uid, st.st_gid) == (0o600, postgres.pw_uid, postgres.pw_gid)
     assert deploy(tls_env).changed == []
+
+
+def test_strict_key_is_encrypted_at_rest_and_a_renewal_reloads_it(tls_env):
+    enable_tls(tls_env)
+    tls_env.data["hardening"] = {"level": "strict", "pgaudit": {"enabled": False}}
+    tls_env.write()
+    passphrase_file = Path(f"/etc/pgstead/tls/15-{tls_env.name}.passphrase")
+    log_dir = Path(f"/var/log/postgresql/15-{tls_env.name}")
+    try:
+        first = deploy(tls_env)
+        assert deploy(tls_env).changed == []
+        key = config_dir(tls_env) / "server.key"
+        encrypted = key.read_bytes()
+        assert encrypted.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+        stored_passphrase, _ = encrypted_key_paths(pki(tls_env), "@local")
+        passphrase = stored_passphrase.read_text().strip()
+        assert passphrase_file.read_text().strip() == passphrase
+        st = passphrase_file.stat()
+        assert (st.st_mode & 0o777, st.st_uid) == (0o440, 0)
+        assert passphrase_file.parent.stat().st_mode & 0o777 == 0o750
+        ca = pki(tls_env) / "ca.crt"
+        with connect(tls_env, ca) as conn:
+            version = conn.execute("SELECT version FROM pg_stat_ssl "
+                                   "WHERE pid = pg_backend_pid()").fetchone()[0]
+            assert version == "TLSv1.3"
+            settings = conn.execute("SELECT string_agg(setting, ' ') FROM pg_settings "
+                                    "WHERE name LIKE 'ssl%'").fetchone()[0]
+        auto_conf = Path(show(tls_env.port, "data_directory")) / "postgresql.auto.conf"
+        for where in (first.stdout + first.stderr, settings or "", auto_conf.read_text()):
+            assert passphrase not in where
+
+        # Renewal: a new certificate and key, encrypted under the same passphrase, served
+        # after a reload that runs ssl_passphrase_command again; no restart.
+        started = postmaster_start(tls_env.port)
+        crt, _ = server_cert_paths(pki(tls_env), "@local")
+        crt.unlink()
+        rotated = deploy(tls_env)
+        assert any("TLS" in name for name in rotated.changed)
+        assert key.read_bytes() != encrypted
+        assert key.read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+        assert passphrase_file.read_text().strip() == passphrase
+        wait_for_served(tls_env.port, cert_info(crt.read_bytes()).fingerprint_sha256)
+        assert postmaster_start(tls_env.port) == started, "rotation must not restart"
+        with connect(tls_env, ca) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        logged = "".join(p.read_text(errors="replace") for p in log_dir.iterdir())
+        assert "private key" not in logged and passphrase not in logged
+        assert deploy(tls_env).changed == []
+    finally:
+        passphrase_file.unlink(missing_ok=True)
+        shutil.rmtree(log_dir, ignore_errors=True)
+
+
+def test_a_running_baseline_server_switched_to_strict_serves_its_encrypted_key(tls_env):
+    enable_tls(tls_env)
+    deploy(tls_env)
+    before = served_certificate(tls_env.port)
+    tls_env.data["hardening"] = {"level": "strict", "pgaudit": {"enabled": False}}
+    tls_env.write()
+    passphrase_file = Path(f"/etc/pgstead/tls/15-{tls_env.name}.passphrase")
+    try:
+        assert deploy(tls_env).changed
+        assert (config_dir(tls_env) / "server.key").read_bytes().startswith(
+            b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+        # The same certificate, now served from the encrypted key after the switch.
+        assert fingerprint(served_certificate(tls_env.port)) == fingerprint(before)
+        with connect(tls_env, pki(tls_env) / "ca.crt") as conn:
+            assert conn.execute("SELECT version FROM pg_stat_ssl "
+                                "WHERE pid = pg_backend_pid()").fetchone() == ("TLSv1.3",)
+        assert deploy(tls_env).changed == []
+        # A reload alone (no restart) decrypts it again without complaint: the command
+        # supports reload (else the server would log that the key cannot be reloaded).
+        log_dir = Path(f"/var/log/postgresql/15-{tls_env.name}")
+
+        def logged() -> str:
+            return "".join(p.read_text(errors="replace") for p in sorted(log_dir.iterdir()))
+
+        seen, started = logged(), postmaster_start(tls_env.port)
+        subprocess.run(["pg_ctlcluster", "15", tls_env.name, "reload"], check=True)
+        deadline = time.monotonic() + 30
+        while logged().count("received SIGHUP") <= seen.count("received SIGHUP"):
+            assert time.monotonic() < deadline, "the reload never reached the server log"
+            time.sleep(0.2)
+        with connect(tls_env, pki(tls_env) / "ca.crt") as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+        after = logged()[len(seen):]
+        assert "private key" not in after and "passphrase" not in after, after
+        assert postmaster_start(tls_env.port) == started
+    finally:
+        passphrase_file.unlink(missing_ok=True)
+        shutil.rmtree(f"/var/log/postgresql/15-{tls_env.name}", ignore_errors=True)

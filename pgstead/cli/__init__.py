@@ -25,6 +25,7 @@ COMMANDS = {
     "audit": "pgstead.cli.audit",
     "cluster": "pgstead.cli.cluster",
     "switchover": "pgstead.cli.switchover",
+    "import": "pgstead.cli.import_sqlite:import_",  # `import` is a Python keyword
 }
 
 
@@ -33,8 +34,10 @@ class PgsteadGroup(ReportingGroup):
         return sorted(COMMANDS)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        module = COMMANDS.get(name)
-        return getattr(importlib.import_module(module), name) if module else None
+        if name not in COMMANDS:
+            return None
+        module, _, attribute = COMMANDS[name].partition(":")
+        return getattr(importlib.import_module(module), attribute or name)
 
 
 @click.group(cls=PgsteadGroup)

@@ -27,6 +27,9 @@ from pgstead.server.select import server_for
 LOCAL_HOST = "@local"
 _FILES = "pgstead:files"
 _UMASK = "pgstead:login-umask"
+_PUBLIC_USAGE = "public-usage|"
+_PASSPHRASE = "pgstead:passphrase-file"
+_WAL = "pgstead:wal"
 _QUERY_FLAGS = ("-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", "postgres")
 # stat lines: "<octal mode> <owner> <path>"
 _STAT = "'%a %U %n'"
@@ -36,13 +39,22 @@ class AuditError(Exception):
     """A host whose state could not be read (unreachable, server down)."""
 
 
-def audit_command(server: Server, names: tuple[str, ...]) -> StringCommand:
-    """The one command that prints everything an audit of `server` needs."""
+def audit_command(server: Server, names: tuple[str, ...],
+                  databases: tuple[str, ...] = (), passphrase_file: str | None = None,
+                  wal_directory: str | None = None) -> StringCommand:
+    """The one command that prints everything an audit of `server` needs; `databases` are
+    read one psql each (a catalog is per database), a missing one printing nothing; the
+    passphrase file is only stat'ed, never read; pg_wal and `wal_directory` are resolved."""
     query = render("audit_live", names=literal(list(names)))
     psql = [*server.tool("psql"), *_QUERY_FLAGS, "-c", QuoteString(query),
+            "-c", QuoteString("SELECT current_setting('data_directory')"),
             "-c", QuoteString(render("audit_log_directory"))]
     bits: list[object] = ["out=$(", *psql, ")", "||", "exit", "1;",
                           "printf", "'%s\\n'", '"$out";']
+    usage = QuoteString(render("audit_public_usage"))
+    for database in databases:
+        bits += [*server.tool("psql"), "-X", "-q", "-A", "-t", "-d", QuoteString(database),
+                 "-c", usage, "2>/dev/null;"]
     if server.native:
         bits += [
             "dir=$(printf", "'%s\\n'", '"$out"', "|", "tail", "-n", "1);",
@@ -56,6 +68,13 @@ def audit_command(server: Server, names: tuple[str, ...]) -> StringCommand:
             # A login shell reads the profile the hardening role writes.
             "runuser", "-l", "postgres", "-c", "umask", "2>/dev/null", "|", "tail", "-n", "1",
         ]
+        if passphrase_file:
+            bits += [";", "echo", _PASSPHRASE, ";", "stat", "-c", _STAT, "--",
+                     QuoteString(passphrase_file), "2>/dev/null", "||", "true"]
+        if wal_directory:
+            bits += [";", "data=$(printf", "'%s\\n'", '"$out"', "|", "tail", "-n", "2", "|",
+                     "head", "-n", "1);", "echo", _WAL, ";", "readlink", "-m", "--",
+                     '"$data/pg_wal"', QuoteString(wal_directory)]
     return StringCommand(*bits)
 
 
@@ -63,17 +82,30 @@ def parse_live(lines: list[str], *, native: bool) -> Live:
     """A `Live` from the output of `audit_command`."""
     if not lines:
         raise AuditError("no output from the server")
+    public_usage = {}
+    for line in [line for line in lines if line.startswith(_PUBLIC_USAGE)]:
+        database, usage = line[len(_PUBLIC_USAGE):].rsplit("|", 1)
+        public_usage[database] = usage
+    lines = [line for line in lines if not line.startswith(_PUBLIC_USAGE)]
     data = json.loads(lines[0])
-    log_dir_path = lines[1].strip() if len(lines) > 1 else ""
+    log_dir_path = lines[2].strip() if len(lines) > 2 else ""
     stats: list[FileStat] = []
     login_umask = None
+    passphrase = None
+    wal: list[str] = []
     section = ""
-    for line in lines[2:]:
-        if line in (_FILES, _UMASK):
+    for line in lines[3:]:
+        if line in (_FILES, _UMASK, _PASSPHRASE, _WAL):
             section = line
-        elif section == _FILES and line.strip():
+        elif section == _WAL and line.strip():
+            wal.append(line.strip())
+        elif section in (_FILES, _PASSPHRASE) and line.strip():
             mode, owner, path = line.split(" ", 2)
-            stats.append(FileStat(path=path, mode=int(mode, 8), owner=owner))
+            stat = FileStat(path=path, mode=int(mode, 8), owner=owner)
+            if section == _FILES:
+                stats.append(stat)
+            else:
+                passphrase = stat
         elif section == _UMASK and line.strip():
             login_umask = line.strip()
     log_dir = next((s for s in stats if s.path == log_dir_path), None)
@@ -94,6 +126,11 @@ def parse_live(lines: list[str], *, native: bool) -> Live:
         log_dir=log_dir,
         log_files=tuple(s for s in stats if s is not log_dir),
         native=native,
+        public_usage=public_usage,
+        superuser_connection_limit=data["superuser_connection_limit"],
+        ssl_key_header=data["ssl_key_header"],
+        passphrase_file=passphrase,
+        wal=(wal[0], wal[1]) if len(wal) == 2 else None,
     )
 
 
@@ -145,10 +182,25 @@ def _names(env: Environment) -> tuple[str, ...]:
     return tuple(hardening.parameter_names(audited_environment(env)))
 
 
+def _databases(env: Environment) -> tuple[str, ...]:
+    return tuple(hardening.public_usage_databases(env))
+
+
+def _wal_directory(env: Environment) -> str | None:
+    return env.postgres.wal_directory if hardening.is_active(
+        audited_environment(env), "wal_directory") else None
+
+
+def _passphrase_file(env: Environment) -> str | None:
+    return hardening.passphrase_file(env) if hardening.key_encrypted(
+        audited_environment(env)) else None
+
+
 def audit_local(env: Environment) -> HostAudit:
     """Audit this machine directly."""
     server = server_for(env)
-    command = audit_command(server, _names(env)).get_raw_value()
+    command = audit_command(server, _names(env), _databases(env), _passphrase_file(env),
+                            _wal_directory(env)).get_raw_value()
     proc = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=120,
                           check=False)
     if proc.returncode != 0:
@@ -161,8 +213,10 @@ def audit_local(env: Environment) -> HostAudit:
 class HardeningLive(FactBase):
     """The lines of `audit_command` on a host (for `pgstead audit --inventory`)."""
 
-    def command(self, server: Server, names: tuple[str, ...]) -> StringCommand:
-        return audit_command(server, names)
+    def command(self, server: Server, names: tuple[str, ...],
+                databases: tuple[str, ...] = (), passphrase_file: str | None = None,
+                wal_directory: str | None = None) -> StringCommand:
+        return audit_command(server, names, databases, passphrase_file, wal_directory)
 
     def process(self, output: list[str]) -> list[str]:
         return list(output)
@@ -182,7 +236,10 @@ def audit_inventory(env: Environment, inventory: str, only_host: str | None = No
                 audits.append(HostAudit(host.name, error="host unreachable"))
                 continue
             try:
-                lines = host.get_fact(HardeningLive, server=server, names=names)
+                lines = host.get_fact(HardeningLive, server=server, names=names,
+                                      databases=_databases(env),
+                                      passphrase_file=_passphrase_file(env),
+                                      wal_directory=_wal_directory(env))
             except PyinfraError as error:
                 audits.append(HostAudit(host.name, error=f"cannot read {server}: {error}"))
                 continue

@@ -60,13 +60,22 @@ class ConnectionInfo:
         """The hosts as libpq's host= and PGHOST read them: comma-separated."""
         return ",".join(self.hosts)
 
+    @property
+    def on_socket(self) -> bool:
+        """A Unix-socket directory (libpq's rule: a host starting with '/')."""
+        return self.host.startswith("/")
+
     def database_url(self, *, show_secrets: bool = False) -> str:
         credentials = quote(self.user, safe="")
         if self.password is not None:
             credentials += ":" + (quote(self.password.reveal(), safe="") if show_secrets
                                   else MASK)
-        netloc = ",".join(f"{_bracketed(h)}:{self.port}" for h in self.hosts)
         params = [("sslmode", self.ssl_mode)]
+        if self.on_socket:  # the directory goes in host=; the authority keeps only the port
+            netloc = f":{self.port}"
+            params.insert(0, ("host", self.host))
+        else:
+            netloc = ",".join(f"{_bracketed(h)}:{self.port}" for h in self.hosts)
         params += [(key, str(path)) for key, path in (
             ("sslrootcert", self.ssl_root_cert), ("sslcert", self.ssl_cert),
             ("sslkey", self.ssl_key)) if path is not None]
@@ -74,6 +83,22 @@ class ConnectionInfo:
         query = "&".join(f"{key}={quote(value, safe='/')}" for key, value in params)
         return (f"postgresql://{credentials}@{netloc}/"
                 f"{quote(self.database, safe='')}?{query}")
+
+    def connect_kwargs(self) -> dict[str, str | int]:
+        """Keyword arguments for psycopg.connect: the password travels as a keyword, never in
+        a command line or a URL that could be printed."""
+        out: dict[str, str | int] = {"host": self.host, "port": self.port,
+                                     "dbname": self.database, "user": self.user,
+                                     "sslmode": self.ssl_mode}
+        for key, path in (("sslrootcert", self.ssl_root_cert), ("sslcert", self.ssl_cert),
+                          ("sslkey", self.ssl_key)):
+            if path is not None:
+                out[key] = str(path)
+        if self.target_session_attrs is not None:
+            out["target_session_attrs"] = self.target_session_attrs
+        if self.password is not None:
+            out["password"] = self.password.reveal()
+        return out
 
     def _failover_params(self) -> list[tuple[str, str]]:
         if self.target_session_attrs is None:
@@ -141,14 +166,16 @@ def connection_info(env: Environment, user_name: str, host: str | None = None,
     """How `user_name` connects. `host` overrides where (with `ha`: a comma-separated list);
     `members` are the addresses of an HA cluster's members, from the inventory."""
     user = _user(env, user_name)
-    tls = env.tls.enabled
+    hosts = _hosts(env, host, members)
+    # TLS does not apply on a Unix socket (libpq never negotiates it there): say so plainly.
+    tls = env.tls.enabled and not hosts[0].startswith("/")
     cert = key = None
     if tls and user.auth == "cert":
         cert, key = client_cert_paths(pki_dir(env), user.name)
     return ConnectionInfo(
         user=user.name,
         password=user.password,
-        hosts=_hosts(env, host, members),
+        hosts=hosts,
         port=env.postgres.port,
         database=user.database,
         ssl_mode="verify-full" if tls else "disable",

@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pgstead.config.model import Environment, User
+from pgstead.desired import hardening
 from pgstead.desired.backup_files import backup_files
-from pgstead.desired.grants import plan_database
+from pgstead.desired.grants import plan_database, plan_template_public
 from pgstead.desired.ha import dynamic_configuration, split_settings
 from pgstead.desired.hba import pg_hba_for
 from pgstead.desired.settings import desired_settings, tuned
@@ -21,8 +22,11 @@ from pgstead.pki.sans import server_sans
 from pgstead.postgres import catalog
 from pgstead.render.compose import layout_for, render_compose
 from pgstead.render.pgbackrest import (
+    MAIN_CONFIG,
     default_data_directory,
+    render_main_config,
     render_stanza_config,
+    repo_path,
     stanza_config_path,
     stanza_name,
     uses_pgbackrest,
@@ -197,6 +201,7 @@ def render_roles_and_grants(env: Environment) -> str:
              f"{env.source.name}.", "", "## Login roles"]
     lines += [_user_line(u) for u in env.users] or ["(none declared)"]
     managed = [u.name for u in env.users if u.state == "present"]
+    lock_public = hardening.is_active(env, "public_schema_usage")
     for db in env.databases:
         lines += ["", f"## Database {db.name} (owner {db.owner})"]
         if db.schemas:
@@ -204,7 +209,16 @@ def render_roles_and_grants(env: Environment) -> str:
         if db.extensions:
             lines.append(f"extensions: {', '.join(db.extensions)}")
         lines.append("# Statements for a new database; on a live one only the difference runs.")
-        for statement in plan_database(db, env.users, managed, None):
+        for statement in plan_database(db, env.users, managed, None, lock_public=lock_public):
+            lines += [f"-- {statement.summary}", statement.sql.rstrip().rstrip(";") + ";"]
+    if hardening.is_active(env, "superuser_connection_limit"):
+        lines += ["", f"## Role {hardening.SUPERUSER}",
+                  f"connection limit {hardening.superuser_connection_limit(env)} "
+                  "(ALTER ROLE ... CONNECTION LIMIT; what backups, the exporter and an operator "
+                  "need)"]
+    if lock_public:
+        lines += ["", "## Database template1 (so that new databases start locked)"]
+        for statement in plan_template_public(None):
             lines += [f"-- {statement.summary}", statement.sql.rstrip().rstrip(";") + ";"]
     return "\n".join(lines) + "\n"
 
@@ -231,6 +245,9 @@ def render_tls_plan(env: Environment) -> str:
         *[f"  {host}: ready certificate {pair.cert}" for host, pair in t.host_certs.items()],
         f"Installed in {where}: server.crt (0644), server.key (0600), root.crt (0644), "
         "owned by postgres",
+        *([f"server.key encrypted at rest; its passphrase in {hardening.passphrase_file(env)} "
+           "(0440 root:postgres), read by ssl_passphrase_command"]
+          if hardening.key_encrypted(env) else []),
     ]) + "\n"
 
 
@@ -278,6 +295,10 @@ def plan_files(env: Environment, *, memory_bytes: int | None = None,
         files.append(PlannedFile(f"pgbackrest/{stanza}.conf",
                                  render_stanza_config(env, default_data_directory(env)),
                                  stanza_config_path(stanza), "the pgBackRest stanza"))
+        files.append(PlannedFile("pgbackrest/pgbackrest.conf",
+                                 render_main_config(repo_path(env.backups)), MAIN_CONFIG,
+                                 "pgBackRest's main config (the repository `pgbackrest info` "
+                                 "lists)"))
     index = ["# Files pgstead would put on each host of this environment "
              f"({env.name}, from {env.source.name}).", "# plan file -> host path: what"]
     index += [f"{f.path} -> {f.host_path or '(listing)'}: {f.what}" for f in files]

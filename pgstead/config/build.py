@@ -163,7 +163,7 @@ def _hardening(raw: dict) -> Hardening:
                                       if level == "strict" else
                                       DEFAULT_PGAUDIT_CLASSES)),
         ),
-        set_user=raw.get("set_user", False),
+        set_user=raw.get("set_user", level == "strict"),
     )
 
 

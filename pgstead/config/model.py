@@ -27,6 +27,7 @@ class Postgres:
     port: int = 5432
     listen_addresses: tuple[str, ...] = ("localhost",)
     data_checksums: bool = True
+    wal_directory: str | None = None  # a new native cluster's WAL outside the data directory
     locale: str = "C.UTF-8"
     restart_policy: str = "auto"  # auto | never
     tuning: Tuning = field(default_factory=Tuning)

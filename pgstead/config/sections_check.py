@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import posixpath
 
 from pgstead.config.cron import cron_problem
 from pgstead.config.findings import Findings
@@ -88,6 +89,24 @@ def warn_exposed_without_tls(document: dict, findings: Findings) -> None:
         findings.warning(("compose", "bind"), f"publishing the port on {bind} while "
                          "tls.require is false: passwords and data may cross the network "
                          "unencrypted")
+
+
+def check_wal_directory(document: dict, findings: Findings) -> None:
+    postgres = section(document, "postgres")
+    wal = text(postgres, "wal_directory")
+    if wal is None:
+        return
+    if postgres.get("install", "native") == "compose":
+        findings.error(("postgres", "wal_directory"), "wal_directory needs a native cluster "
+                       "(pg_createcluster --waldir); a container keeps its WAL in its volume")
+        return
+    version, cluster = postgres.get("version", 15), postgres.get("cluster", "main")
+    data = f"/var/lib/postgresql/{version}/{cluster}"
+    where = posixpath.normpath(wal)
+    if where == data or where.startswith(data + "/") or data.startswith(where + "/"):
+        findings.error(("postgres", "wal_directory"), f"{wal} overlaps the data directory "
+                       f"{data}: give a directory on another volume, such as "
+                       f"/srv/wal/{version}/{cluster}")
 
 
 def check_opt_outs(document: dict, findings: Findings) -> None:

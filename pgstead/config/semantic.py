@@ -13,6 +13,7 @@ from pgstead.config.sections_check import (
     check_compose,
     check_opt_outs,
     check_tls,
+    check_wal_directory,
     warn_exposed_without_tls,
 )
 from pgstead.config.settings_check import check_settings
@@ -25,6 +26,7 @@ _CHECKS = (
     check_tls,
     check_hba,
     check_backups,
+    check_wal_directory,
     check_settings,
     check_ha,
     check_endpoints,

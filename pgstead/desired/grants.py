@@ -7,7 +7,9 @@ The access model:
   the owner's new objects) later;
 - `readonly` users get USAGE on their schemas and SELECT on tables and sequences, likewise;
 - CONNECT on the database goes only to its declared users; PUBLIC keeps nothing on it, and
-  keeps only USAGE (never CREATE) on schema public.
+  keeps only USAGE (never CREATE) on schema public, or nothing there either when `lock_public`
+  (the hardening control public_schema_usage): then each declared user of the database gets
+  USAGE on public, so the extensions installed there keep working for them alone.
 
 Managed are the declared users (of any database) and, for the database and its schemas,
 PUBLIC. Privileges a managed user holds beyond the model on the database, its managed schemas,
@@ -149,8 +151,10 @@ def _change(kind: str, objects: list[tuple[str, ...]], grantee: str, want: froze
 class _Model:
     """The privileges each managed role should hold in one database."""
 
-    def __init__(self, db: Database, users: Iterable[User], managed_roles: Iterable[str]):
+    def __init__(self, db: Database, users: Iterable[User], managed_roles: Iterable[str],
+                 lock_public: bool = False):
         self.db = db
+        self.lock_public = lock_public
         mine = [u for u in users if u.database == db.name and u.state == "present"]
         self.connect = {u.name for u in mine if u.name != db.owner}
         self.levels = {u.name: (u.role, set(user_schemas(u, db))) for u in mine
@@ -172,8 +176,12 @@ class _Model:
         return frozenset({"CONNECT"}) if role in self.connect else frozenset()
 
     def on_schema(self, role: str, schema: str) -> frozenset[str]:
+        usage = frozenset({"USAGE"})
+        if schema == PUBLIC_SCHEMA and (role in self.connect if self.lock_public
+                                        else role == PUBLIC):
+            return usage
         if role == PUBLIC:
-            return frozenset({"USAGE"}) if schema == PUBLIC_SCHEMA else frozenset()
+            return frozenset()
         level = self.levels.get(role)
         return frozenset({"USAGE"}) if level and schema in level[1] else frozenset()
 
@@ -220,6 +228,15 @@ def _schema_statements(model: _Model, live: LiveDatabase) -> list[Statement]:
         out.append(Statement(render("db_schema_owner", name=ident(PUBLIC_SCHEMA),
                                     owner=ident(db.owner)),
                              f"schema public: owner {public.owner} -> {db.owner}"))
+    if (model.lock_public and PUBLIC_SCHEMA not in app_schemas(db) and public is not None
+            and public.owner not in (db.owner, DATABASE_OWNER_ROLE)
+            and "USAGE" not in _held_by_grantee(public.acl).get(db.owner, _NOTHING).privileges):
+        # Before 15 the bootstrap superuser owns public: without PUBLIC's USAGE the owner
+        # would lose the extensions installed there.
+        out.append(Statement(render("grant", privileges=sql.SQL("USAGE"),
+                                    target=_on("SCHEMA", [(PUBLIC_SCHEMA,)]),
+                                    grantee=ident(db.owner)),
+                             f"grant USAGE on schema public to {db.owner}"))
     for extension in db.extensions:
         if extension not in live.extensions:
             out.append(Statement(render("db_extension_create", name=ident(extension),
@@ -294,14 +311,29 @@ def _default_acl_statements(model: _Model, live: LiveDatabase) -> list[Statement
 
 
 def plan_database(db: Database, users: Iterable[User], managed_roles: Iterable[str],
-                  live: LiveDatabase | None) -> list[Statement]:
+                  live: LiveDatabase | None, lock_public: bool = False) -> list[Statement]:
     """The statements, in order, that bring database `db` to the access model.
 
     + users: every declared user (those of other databases lose what they hold here)
     + managed_roles: names of every declared present user
     + live: the database fact, or None for a database still to be created
+    + lock_public: PUBLIC loses USAGE on schema public, the database's declared users get it
     """
-    model = _Model(db, users, managed_roles)
+    model = _Model(db, users, managed_roles, lock_public)
     state = live if live is not None else fresh_database(db)
     return [*_database_statements(model, state), *_schema_statements(model, state),
             *_relation_statements(model, state), *_default_acl_statements(model, state)]
+
+
+def plan_template_public(live: LiveDatabase | None) -> list[Statement]:
+    """What takes schema public away from PUBLIC in a template database (template1), so that
+    every database created from it starts locked. None: the fact could not read it yet (a plan
+    before the server runs), planned against PostgreSQL's default."""
+    schemas = live.schemas if live is not None else {
+        PUBLIC_SCHEMA: LiveSchema(PUBLIC_SCHEMA, DATABASE_OWNER_ROLE,
+                                  frozenset({(PUBLIC, "USAGE")}))}
+    public = schemas.get(PUBLIC_SCHEMA)
+    if public is None:
+        return []
+    held = _held_by_grantee(public.acl).get(PUBLIC, _NOTHING)
+    return _change("SCHEMA", [(PUBLIC_SCHEMA,)], PUBLIC, frozenset(), held, "schema public")

@@ -29,8 +29,9 @@ Choices worth knowing:
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pgstead.config.model import Environment, HbaRule
 from pgstead.postgres import catalog, units
@@ -40,7 +41,14 @@ LOG_ROOT = "/var/log/postgresql"
 POSTGRES_HOME = "/var/lib/postgresql"  # Debian's home of the postgres OS user
 PROFILE_UMASK_LINE = "umask 077"
 LOG_LINE_PREFIX = "%m [%p] %q%u@%d app=%a client=%h "
-SSL_CIPHERS = "HIGH:!aNULL:!MD5:!3DES:!RC4:!SHA1"
+# TLS 1.2 suites with forward secrecy (ECDHE/DHE) and an AEAD cipher, named one by one so that
+# no OpenSSL alias can widen them; TLS 1.3 suites are all forward secret and not set here.
+SSL_CIPHERS = ":".join((
+    "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+    "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+    "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+    "DHE-RSA-AES256-GCM-SHA384", "DHE-RSA-CHACHA20-POLY1305", "DHE-RSA-AES128-GCM-SHA256",
+))
 TCP_TYPES = {"host", "hostssl", "hostnossl", "hostgssenc", "hostnogssenc"}
 WEAK_HBA_METHODS = {"md5", "password"}
 # Hba rules that keep the postgres superuser off TCP, whatever the file's `all` rules say.
@@ -103,6 +111,13 @@ class Live:
     log_dir: FileStat | None = None  # None: missing (or not looked at)
     log_files: tuple[FileStat, ...] = ()
     native: bool = True
+    # database -> whether PUBLIC may use its schema public: "yes", "no", "none" (no such
+    # schema); a database not read (absent) is missing from the map.
+    public_usage: dict[str, str] = field(default_factory=dict)
+    superuser_connection_limit: int | None = None  # rolconnlimit of postgres
+    ssl_key_header: str | None = None  # first line of the server's key file (never the key)
+    passphrase_file: FileStat | None = None  # None: missing (or not looked at)
+    wal: tuple[str, str] | None = None  # (where pg_wal resolves, the wanted dir resolved)
 
 
 @dataclass(frozen=True)
@@ -119,7 +134,7 @@ Values = Callable[[Environment], dict[str, str]]
 @dataclass(frozen=True)
 class Control:
     name: str
-    area: str  # cluster | logging | authentication | tls | runtime | optional
+    area: str  # cluster | logging | authentication | access | tls | runtime | optional
     summary: str
     fix: str
     check: Callable[[Live, Environment], Verdict]
@@ -127,6 +142,7 @@ class Control:
     libraries: tuple[str, ...] = ()  # for shared_preload_libraries
     packages: Callable[[Environment], tuple[str, ...]] = lambda env: ()
     native_only: bool = False  # files on the host; a container logs to Docker instead
+    compose_reason: str = "the container logs to Docker"  # why native_only, for the audit
     wanted: Callable[[Environment], bool] = lambda env: True  # optional controls
     wants: tuple[Want, ...] = ()  # the parameters of a parameter control, as judged
 
@@ -321,6 +337,89 @@ def _check_connection_limits(live: Live, env: Environment) -> Verdict:
     return Verdict(True, "every login role has one")
 
 
+TEMPLATE_DATABASE = "template1"
+SUPERUSER = "postgres"
+# Connections the postgres superuser needs at once, beside a backup's (pgstead-backup's
+# pg_dump/pg_restore jobs plus its leader and a checking psql, or pgBackRest's backup and
+# check): the exporter and its reconnect (2), an operator's sessions (3: a psql, a second one
+# to cancel or terminate, a maintenance job) and pgstead's own apply, whose facts and
+# operations run one psql at a time (1).
+_SUPERUSER_BESIDE_BACKUPS = 2 + 3 + 1
+PASSPHRASE_DIR = "/etc/pgstead/tls"
+ENCRYPTED_KEY_HEADERS = ("-----BEGIN ENCRYPTED PRIVATE KEY-----", "Proc-Type: 4,ENCRYPTED")
+
+
+def superuser_connection_limit(env: Environment) -> int:
+    """CONNECTION LIMIT for postgres: a backup's connections (its jobs, plus 2) and the rest."""
+    return env.backups.jobs + 2 + _SUPERUSER_BESIDE_BACKUPS
+
+
+def passphrase_file(env: Environment) -> str:
+    """Where the host keeps the passphrase of the server's encrypted key: root writes it, the
+    postgres group (the server) may only read it, outside the postgres-owned config dir."""
+    return f"{PASSPHRASE_DIR}/{env.postgres.version}-{env.postgres.cluster}.passphrase"
+
+
+def passphrase_command(env: Environment) -> str:
+    """ssl_passphrase_command: prints the file's line; the passphrase itself is never in the
+    server's configuration nor on any command line."""
+    return f"cat {shlex.quote(passphrase_file(env))}"
+
+
+def key_encrypted(env: Environment) -> bool:
+    return is_active(env, "ssl_key_encrypted")
+
+
+def _check_superuser_limit(live: Live, env: Environment) -> Verdict:
+    limit = live.superuser_connection_limit
+    wanted = superuser_connection_limit(env)
+    if limit is None:
+        return Verdict(False, f"no role {SUPERUSER}")
+    if limit < 0:
+        return Verdict(False, f"{SUPERUSER}: no limit (pgstead sets {wanted})")
+    return Verdict(limit >= wanted, f"{SUPERUSER}: {limit}" + (
+        "" if limit >= wanted else f" (below the {wanted} backups and operators need)"))
+
+
+def _check_key_encrypted(live: Live, env: Environment) -> Verdict:
+    _, check = _params(Want("ssl_passphrase_command", passphrase_command),
+                              Want("ssl_passphrase_command_supports_reload", _fixed("on")))
+    verdict = check(live, env)
+    shown = [verdict.live]
+    header = live.ssl_key_header or ""
+    encrypted = any(header.startswith(h) for h in ENCRYPTED_KEY_HEADERS)
+    shown.append("key encrypted" if encrypted else "key NOT encrypted")
+    stat = live.passphrase_file
+    private = stat is not None and stat.owner == "root" and stat.mode & 0o037 == 0
+    shown.append("passphrase file missing" if stat is None else
+                 f"passphrase file {stat.mode:04o} {stat.owner}")
+    return Verdict(verdict.passed and encrypted and private, ", ".join(shown))
+
+
+def public_usage_databases(env: Environment) -> list[str]:
+    """The databases whose schema public PUBLIC may not use: the file's, and template1 (so
+    new databases start locked)."""
+    return [*(db.name for db in env.databases), TEMPLATE_DATABASE]
+
+
+def _check_public_usage(live: Live, env: Environment) -> Verdict:
+    wanted = public_usage_databases(env)
+    open_to_all = [db for db in wanted if live.public_usage.get(db) == "yes"]
+    unread = [db for db in wanted if db not in live.public_usage]
+    if open_to_all or unread:
+        shown = [f"PUBLIC uses public in {', '.join(open_to_all)}"] if open_to_all else []
+        shown += [f"not found: {', '.join(unread)}"] if unread else []
+        return Verdict(False, "; ".join(shown))
+    return Verdict(True, f"PUBLIC has no USAGE on public in {', '.join(wanted)}")
+
+
+def _check_wal_directory(live: Live, env: Environment) -> Verdict:
+    if live.wal is None:
+        return Verdict(False, "pg_wal not read")
+    where, wanted = live.wal
+    return Verdict(where == wanted, f"pg_wal -> {where}")
+
+
 def _check_pgaudit_log(live: Live, env: Environment) -> Verdict:
     row = live.settings.get("pgaudit.log")
     wanted = ",".join(pgaudit_classes(env))
@@ -412,16 +511,39 @@ CONTROLS: tuple[Control, ...] = (
             fix="pgstead apply writes `host all postgres all reject` (and replication) before "
                 "the file's rules",
             check=_check_superuser_local),
+    Control("superuser_connection_limit", "authentication",
+            "postgres has a connection limit, above what backups, the exporter and an "
+            "operator need (strict)",
+            fix="pgstead apply sets ALTER ROLE postgres CONNECTION LIMIT <backups.jobs + 8>",
+            check=_check_superuser_limit, wanted=strict),
     Control("connection_limits", "authentication", "every login role has a connection limit",
             fix="declare connection_limit for each user (pgstead derives one from the budget "
                 "for declared users); ALTER ROLE ... CONNECTION LIMIT n for the others",
             check=_check_connection_limits),
+    # access
+    Control("public_schema_usage", "access", "PUBLIC may not use schema public in the file's "
+            "databases and template1; each database's declared users may",
+            fix="pgstead apply revokes USAGE ON SCHEMA public FROM PUBLIC there and grants it "
+                "to the declared users of each database",
+            check=_check_public_usage),
     # tls
     one_param("ssl_min_protocol_version", "tls", "TLS 1.2 at least (strict: TLS 1.3)",
               "TLSv1.2", "TLSv1.3", how="at_least",
               fix="pgstead apply sets it (tls.min_protocol may raise it)"),
-    one_param("ssl_ciphers", "tls", "TLS 1.2 ciphers limited to strong suites", SSL_CIPHERS),
+    one_param("ssl_ciphers", "tls", "TLS 1.2 suites only with forward secrecy (ECDHE/DHE) "
+              "and AES-GCM or ChaCha20-Poly1305", SSL_CIPHERS),
     _always_on("ssl_prefer_server_ciphers", "tls", "the server's cipher order wins"),
+    Control("ssl_key_encrypted", "tls", "the server's private key is encrypted at rest; "
+            "ssl_passphrase_command reads the passphrase from a file only root writes "
+            "(strict)",
+            fix="pgstead apply installs the key encrypted, writes the passphrase file "
+                f"{PASSPHRASE_DIR}/<version>-<cluster>.passphrase (0440 root:postgres) and "
+                "sets ssl_passphrase_command and ssl_passphrase_command_supports_reload",
+            check=_check_key_encrypted,
+            settings=lambda env: {"ssl_passphrase_command": passphrase_command(env),
+                                  "ssl_passphrase_command_supports_reload": "on"},
+            native_only=True, wanted=lambda env: strict(env) and env.tls.enabled,
+            compose_reason="the passphrase file would live outside the container"),
     # runtime
     _always_off("ignore_system_indexes", "runtime", "system indexes are used"),
     _always_off("jit_debugging_support", "runtime", "no JIT debugger registration"),
@@ -429,6 +551,13 @@ CONTROLS: tuple[Control, ...] = (
     one_param("post_auth_delay", "runtime", "no delay after authentication (a debugging aid)",
               "0"),
     # optional
+    Control("wal_directory", "optional", "WAL lives in postgres.wal_directory, outside the "
+            "data directory",
+            fix="set when pgstead creates the cluster (pg_createcluster -- --waldir); for an "
+                "existing cluster, move pg_wal there by hand and link it",
+            check=_check_wal_directory, native_only=True,
+            wanted=lambda env: env.postgres.wal_directory is not None,
+            compose_reason="a container keeps its WAL in its volume"),
     Control("pgaudit", "optional", "pgaudit logs the chosen statement classes",
             fix="pgstead apply installs postgresql-<v>-pgaudit, preloads pgaudit (restart) "
                 "and sets pgaudit.log",
@@ -467,7 +596,7 @@ def controls_for(env: Environment) -> list[Applicable]:
         elif not control.wanted(env):
             reason = "not enabled"
         elif control.native_only and not native:
-            reason = "not for a compose install (the container logs to Docker)"
+            reason = f"not for a compose install ({control.compose_reason})"
         else:
             reason = None
         out.append(Applicable(control, reason))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pyinfra.api import FactBase
+from pyinfra.api import FactBase, QuoteString, StringCommand
 
 from pgstead.live.host import HostResources
 
@@ -67,3 +67,16 @@ class Resources(FactBase):
     def process(self, output: list[str]) -> HostResources:
         memory_kb, cpus = (int(line.strip()) for line in output[:2])
         return HostResources(memory_kb * 1024, cpus)
+
+
+class ResolvedPaths(FactBase):
+    """Each path with every symlink resolved (`readlink -m`: missing parts are kept as
+    written), in order; where a cluster's pg_wal really lives, compared with where it should."""
+
+    default = list
+
+    def command(self, paths: tuple[str, ...]) -> StringCommand:
+        return StringCommand("readlink", "-m", "--", *[QuoteString(p) for p in paths])
+
+    def process(self, output: list[str]) -> list[str]:
+        return [line.strip() for line in output]

@@ -52,3 +52,28 @@ class PgBackRestStanza(FactBase):
 
     def process(self, output: list[str]) -> StanzaInfo | None:
         return parse_info("".join(output))
+
+
+class PgBackRestStanzaRepos(FactBase):
+    """{stanza: repo1-path} of each stanza file pgstead wrote in pgBackRest's include
+    directory (known by its first line); other files there are the admin's and not read."""
+
+    default = dict
+
+    def command(self, conf_dir: str, written_by: str) -> StringCommand:
+        program = ("FNR == 1 { ours = ($0 == mark) } "
+                   "ours && /^repo1-path=/ { n = split(FILENAME, p, \"/\"); "
+                   "print p[n] \"\\t\" substr($0, 12); nextfile }")
+        return StringCommand("for", "f", "in", StringCommand(QuoteString(conf_dir), "/*.conf",
+                                                             _separator=""), ";",
+                             "do", "[", "-f", '"$f"', "]", "&&",
+                             "awk", "-v", QuoteString(f"mark={written_by}"),
+                             QuoteString(program), '"$f";', "done;", "true")
+
+    def process(self, output: list[str]) -> dict[str, str]:
+        repos = {}
+        for line in output:
+            name, _, repo = line.partition("\t")
+            if name.endswith(".conf") and repo:
+                repos[name[:-len(".conf")]] = repo
+        return repos

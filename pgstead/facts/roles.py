@@ -124,3 +124,10 @@ class PasswordsMatch(JsonQueryFact):
 
     def command(self, server: Server) -> StringCommand:
         return when_ready(server, StringCommand(*server.tool("psql"), *_STDIN_QUERY_FLAGS))
+
+
+class RoleConnectionLimit(JsonQueryFact):
+    """One role's rolconnlimit (-1: none); None while the server is down or without the role."""
+
+    def query(self, role: str) -> str:
+        return render("role_connection_limit_state", name=literal(role))

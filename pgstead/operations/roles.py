@@ -16,6 +16,7 @@ from pgstead.facts.roles import (
     OwnedObjects,
     PasswordsMatch,
     PgRoles,
+    RoleConnectionLimit,
     StoredPassword,
     password_check_script,
 )
@@ -265,3 +266,28 @@ def absent(server: Server, names: list[str], database_owners: dict[str, str]):
     final += "\n" + "\n".join(render("role_drop", name=ident(n)) for n in names_here)
     plan_note(server, f"dropping roles {', '.join(names_here)}")
     yield psql_script(server, final)
+
+
+@operation()
+def connection_limit(server: Server, role: str, limit: int):
+    """
+    Ensure a role that pgstead does not declare (the postgres superuser) has a connection limit.
+
+    + server: the `Server` to manage
+    + role: the existing role
+    + limit: its CONNECTION LIMIT
+
+    **Example:**
+
+    .. code:: python
+
+        roles.connection_limit(name="Connection limit of postgres", server=server,
+                               role="postgres", limit=10)
+    """
+    live = host.get_fact(RoleConnectionLimit, server=server, role=role)
+    if live == limit:
+        host.noop(f"{server}: {role} has connection limit {limit}")
+        return
+    plan_note(server, f"{role}: connection limit {'none' if live is None else live} -> {limit}")
+    yield psql_script(server, render("role_connection_limit", name=ident(role),
+                                     limit=literal(limit)))

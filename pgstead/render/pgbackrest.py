@@ -1,18 +1,29 @@
 """The files `backups.method: pgbackrest` puts on a host, rendered from the Environment. Pure.
 
 One pgBackRest stanza per native cluster, named after the cluster, with its own file in
-pgBackRest's include directory (so several clusters and the package's global file coexist)
-and its repository under `backups.dir`. The archive settings that feed it WAL are desired
-state: pgstead.desired.archive.
+pgBackRest's include directory (so several clusters coexist) and its repository under
+`backups.dir`. The archive settings that feed it WAL are desired state:
+pgstead.desired.archive.
+
+pgBackRest's main config holds the repository in [global] too, so that an operator's plain
+`pgbackrest info` (no --stanza) lists the stanzas instead of "No stanzas exist". pgstead owns
+that file, /etc/pgbackrest/pgbackrest.conf: pgBackRest reads it in place of Debian's older
+/etc/pgbackrest.conf. A stanza's own section keeps its repo1-path, so each stanza works
+whatever [global] says; when the clusters of one host keep their repositories apart, [global]
+names the one most of them share (`global_repo`) and the others need --stanza.
 """
 
 from __future__ import annotations
 
 import shlex
+from collections import Counter
 
 from pgstead.config.model import Backups, Environment
 
 STANZA_CONF_DIR = "/etc/pgbackrest/conf.d"
+MAIN_CONFIG = "/etc/pgbackrest/pgbackrest.conf"
+# The first line of every file pgstead writes for pgBackRest: how its stanza files are known.
+WRITTEN_BY = "# Written by pgstead from the backups section; edits are replaced."
 PITR_PROGRAM = "/usr/local/sbin/pgstead-pgbackrest"
 SOCKET_DIR = "/var/run/postgresql"
 # pgBackRest's names for the file's compression choices.
@@ -44,7 +55,7 @@ def render_stanza_config(env: Environment, data_directory: str) -> str:
     """The text of /etc/pgbackrest/conf.d/<stanza>.conf."""
     b = env.backups
     lines = [
-        "# Written by pgstead from the backups section; edits are replaced.",
+        WRITTEN_BY,
         f"[{stanza_name(env)}]",
         f"pg1-path={data_directory}",
         f"pg1-port={env.postgres.port}",
@@ -57,6 +68,28 @@ def render_stanza_config(env: Environment, data_directory: str) -> str:
         "start-fast=y",
     ]
     return "\n".join(lines) + "\n"
+
+
+def global_repo(repos: dict[str, str]) -> str:
+    """The repository [global] names, from {stanza: repo1-path} of the host's pgstead stanzas:
+    the one most of them share, the first by path on a tie, so every environment applied to the
+    host picks the same one."""
+    counts = Counter(repos.values())
+    most = max(counts.values())
+    return min(repo for repo, count in counts.items() if count == most)
+
+
+def render_main_config(repo: str) -> str:
+    """The text of pgBackRest's main config: the repository for commands without --stanza."""
+    return "\n".join([
+        WRITTEN_BY,
+        "# The repository that `pgbackrest info` (no --stanza) lists. Each stanza's own file in",
+        f"# {STANZA_CONF_DIR} names its repository too; options of your own for every stanza",
+        "# belong in a file of your own there. pgBackRest reads this file instead of",
+        "# /etc/pgbackrest.conf.",
+        "[global]",
+        f"repo1-path={repo}",
+    ]) + "\n"
 
 
 def render_program_config(env: Environment) -> str:

@@ -21,6 +21,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("pgstead.facts",),
     ("pgstead.operations",),
     ("roles",),
+    ("pgstead.importer",),  # SQLite import engine: sqlite3 + psycopg, for the CLI only
     ("pgstead.cli",),
 )
 

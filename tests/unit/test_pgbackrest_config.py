@@ -131,3 +131,20 @@ def test_restore_refuses_the_other_methods_options_before_reaching_a_host(
                                        "no-such-host", *args])
     assert result.exit_code == 2, result.output
     assert fragment in result.output
+
+
+def test_global_repository_is_the_one_most_stanzas_share_and_the_same_for_every_order():
+    from pgstead.facts.pgbackrest import PgBackRestStanzaRepos
+    from pgstead.render.pgbackrest import WRITTEN_BY, global_repo, render_main_config
+
+    assert global_repo({"main": "/srv/b/pgbackrest"}) == "/srv/b/pgbackrest"
+    shared = {"a": "/srv/x/pgbackrest", "b": "/srv/y/pgbackrest", "c": "/srv/y/pgbackrest"}
+    assert global_repo(shared) == "/srv/y/pgbackrest"
+    tie = {"z": "/srv/b/pgbackrest", "a": "/srv/c/pgbackrest"}
+    assert global_repo(tie) == global_repo(dict(reversed(tie.items()))) == "/srv/b/pgbackrest"
+    text = render_main_config("/srv/b/pgbackrest")
+    assert text.startswith(WRITTEN_BY + "\n")
+    assert text.endswith("[global]\nrepo1-path=/srv/b/pgbackrest\n")
+    # Only files pgstead wrote are read back; the admin's own are not.
+    fact = PgBackRestStanzaRepos()
+    assert fact.process(["main.conf\t/srv/b/pgbackrest", "junk"]) == {"main": "/srv/b/pgbackrest"}

@@ -1,0 +1,34 @@
+"""Load order: a table after every table its foreign keys point at.
+
+Foreign keys that cannot be satisfied by any order (a table referencing itself, or a cycle of
+tables) are returned apart: the load defers them, or takes them off for the load and puts
+them back, which validates every row, before the proof.
+"""
+
+from __future__ import annotations
+
+from pgstead.importer.target import TargetConstraint, TargetTable
+
+
+def load_order(tables: list[TargetTable]
+               ) -> tuple[list[TargetTable], list[tuple[TargetTable, TargetConstraint]]]:
+    """(tables in load order, foreign keys no order satisfies)."""
+    chosen = {t.qualified: t for t in tables}
+    parents = {key: {fk.ref for fk in t.foreign_keys()
+                     if fk.ref in chosen and fk.ref != key}
+               for key, t in chosen.items()}
+    ordered: list[TargetTable] = []
+    placed: set[tuple[str, str]] = set()
+    pending = sorted(chosen)
+    while pending:
+        ready = [key for key in pending if parents[key] <= placed]
+        if not ready:  # a cycle: break it at its first table, alphabetically
+            ready = [pending[0]]
+        for key in ready:
+            ordered.append(chosen[key])
+            placed.add(key)
+        pending = [key for key in pending if key not in placed]
+    position = {t.qualified: i for i, t in enumerate(ordered)}
+    loose = [(t, fk) for t in ordered for fk in t.foreign_keys()
+             if fk.ref in position and position[fk.ref] >= position[t.qualified]]
+    return ordered, loose

@@ -1,0 +1,107 @@
+"""The SQLite importer's pure parts: converters, the epoch unit, table selection, load order."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pytest
+
+from pgstead.importer.convert import (
+    ConversionError,
+    epoch_unit,
+    int_converter,
+    numeric_converter,
+    text_converter,
+    time_converter,
+    to_bool,
+    to_json_text,
+    to_uuid,
+)
+from pgstead.importer.errors import ImportRefused
+from pgstead.importer.order import load_order
+from pgstead.importer.run import select_tables
+from pgstead.importer.source import SourceTable
+from pgstead.importer.target import TargetConstraint, TargetTable
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (1, True), (0, False), ("t", True), ("F", False), (" yes ", True), ("off", False),
+    (1.0, True)])
+def test_booleans(value, expected):
+    assert to_bool(value) is expected
+
+
+@pytest.mark.parametrize("value", [2, -1, "maybe", "", b"\x01", 0.5])
+def test_not_booleans(value):
+    with pytest.raises(ConversionError, match="is not a boolean"):
+        to_bool(value)
+
+
+@pytest.mark.parametrize(("extent", "unit"), [
+    (None, "s"), (0, "s"), (1_700_000_000, "s"), (99_999_999_999, "s"),
+    (100_000_000_000, "ms"), (1_700_000_000_123, "ms"), (1_700_000_000_123_456, "us")])
+def test_epoch_unit_follows_the_largest_number(extent, unit):
+    assert epoch_unit(extent) == unit
+
+
+def test_epoch_and_iso_into_each_time_type():
+    assert time_converter("timestamptz", "ms")(1_700_000_000_123) == datetime(
+        2023, 11, 14, 22, 13, 20, 123000, tzinfo=UTC)
+    assert time_converter("timestamptz", "s")("2024-01-02 03:04:05") == datetime(
+        2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert time_converter("timestamp", "s")("2024-01-02T03:04:05+01:00") == datetime(
+        2024, 1, 2, 2, 4, 5)
+    assert time_converter("timestamp", "ms")("1700000000123") == datetime(
+        2023, 11, 14, 22, 13, 20, 123000)
+    assert time_converter("date", "s")(86400) == date(1970, 1, 2)
+    with pytest.raises(ConversionError, match="which a date column would drop"):
+        time_converter("date", "s")("2024-01-02 10:00")
+    with pytest.raises(ConversionError, match="ISO 8601"):
+        time_converter("timestamptz", "s")("yesterday")
+
+
+def test_numbers_text_json_uuid():
+    assert numeric_converter(2)("12.50") == Decimal("12.50")
+    assert numeric_converter(None)(0.1) == Decimal("0.1")
+    with pytest.raises(ConversionError, match="rounded to 2 decimal places"):
+        numeric_converter(2)("1.005")
+    with pytest.raises(ConversionError, match="out of range for int2"):
+        int_converter("int2")(40000)
+    assert int_converter("int8")(" 42") == 42
+    with pytest.raises(ConversionError, match="longer than 3"):
+        text_converter(3)("abcd")
+    with pytest.raises(ConversionError, match="NUL"):
+        text_converter(None)("a\x00b")
+    assert to_json_text(5) == "5"
+    with pytest.raises(ConversionError, match="is not JSON"):
+        to_json_text("{oops")
+    assert str(to_uuid(bytes(range(16)))) == "00010203-0405-0607-0809-0a0b0c0d0e0f"
+
+
+def _source(name: str) -> SourceTable:
+    return SourceTable(name, (), (), (), False, None)
+
+
+def test_bookkeeping_left_out_unless_named_and_unknown_names_refused():
+    tables = {n: _source(n) for n in ("users", "alembic_version", "posts")}
+    assert select_tables(tables, (), ("posts",)) == (
+        ["users"], ["alembic_version (migration bookkeeping)", "posts (excluded)"])
+    assert select_tables(tables, ("alembic_version",), ())[0] == ["alembic_version"]
+    with pytest.raises(ImportRefused, match="no table 'nope'"):
+        select_tables(tables, ("nope",), ())
+
+
+def _target(name: str, *refs: str) -> TargetTable:
+    table = TargetTable("public", name)
+    table.constraints = [TargetConstraint(f"{name}_{r}_fk", "f", False, ("x",), ("public", r),
+                                          "") for r in refs]
+    return table
+
+
+def test_load_order_puts_parents_first_and_returns_what_no_order_satisfies():
+    ordered, loose = load_order([_target("c", "b", "c"), _target("b", "a"), _target("a")])
+    assert [t.name for t in ordered] == ["a", "b", "c"]
+    assert [fk.name for _, fk in loose] == ["c_c_fk"]
+    ordered, loose = load_order([_target("x", "y"), _target("y", "x")])
+    assert [t.name for t in ordered] == ["x", "y"] and [fk.name for _, fk in loose] == ["x_y_fk"]
