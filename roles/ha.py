@@ -50,7 +50,6 @@ from pgstead.server.select import server_for
 
 HOST_FILES = PROJECT_ROOT / "pgstead" / "data" / "host"
 INIT_SCRIPT = "/etc/init.d/pgstead-ha"
-PACKAGES = ("patroni", "etcd-server", "etcd-client")
 
 
 def members() -> list[Member]:
