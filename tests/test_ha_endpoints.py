@@ -193,6 +193,12 @@ def test_the_killed_host_rejoins_with_its_haproxy_and_the_next_apply_changes_not
              f"{killed.name}'s HAProxy back and following {leader.name}", timeout=240)
     wait_for(lambda: cluster.sql(killed, "SELECT pg_is_in_recovery()") == "t",
              f"{killed.name} a replica again", timeout=240)
+    # Patroni's own view too (it says "running" once the rejoin, pg_rewind included, is done):
+    # before that the apply rightly waits for it, which is a change.
+    wait_for(lambda: (s := cluster.patroni(killed)) and s["member"].get("state") == "running"
+             and cluster.sql(cluster.leader(), "SELECT count(*) FROM pg_stat_replication "
+                             "WHERE state = 'streaming'") == "2",
+             f"{killed.name} running and streaming under Patroni", timeout=240)
     again = cluster.run()
     assert_ok(again, "apply after the rejoin")
     assert changes(again) == set()
