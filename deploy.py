@@ -18,6 +18,8 @@ from roles.environment import deployed_environment  # noqa: E402
 from roles.ha import consensus, patroni  # noqa: E402
 from roles.hardening import hardening  # noqa: E402
 from roles.install import install  # noqa: E402
+from roles.monitoring import monitoring  # noqa: E402
+from roles.pooler import pooler  # noqa: E402
 from roles.settings import settings  # noqa: E402
 from roles.tls import tls  # noqa: E402
 
@@ -34,4 +36,6 @@ endpoints(env)
 virtual_address(env)
 settings(env)
 access(env)
+pooler(env)
+monitoring(env)
 backups(env)

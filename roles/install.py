@@ -14,6 +14,8 @@ from pgstead.postgres.pgdg import PGDG_SOURCES, render_pgdg_sources, uses_pgdg
 # creates the clusters the file declares, so that default must be off before installing.
 CREATECLUSTER_CONF = "create_main_cluster = false\n"
 BACKUP_PACKAGES = ["cron", "zstd", "gzip"]
+# Daemons pgstead runs as instances of its own: their packages must not start a default one.
+DAEMON_PACKAGES = ("pgbouncer", "prometheus-postgres-exporter")
 # Patroni runs PostgreSQL, etcd (server on its members, client everywhere) is its store.
 HA_PACKAGES = ["patroni", "etcd-server", "etcd-client"]
 
@@ -30,6 +32,10 @@ def host_packages(env: Environment) -> list[str]:
         version = env.postgres.version
         wanted += [f"postgresql-{version}", f"postgresql-client-{version}",
                    *hardening.packages(env)]
+        if env.pooler.enabled:
+            wanted.append("pgbouncer")
+        if env.monitoring.exporter:
+            wanted.append("prometheus-postgres-exporter")
     if env.ha is not None:
         wanted += HA_PACKAGES
     return wanted
@@ -55,5 +61,6 @@ def install(env: Environment) -> None:
         wanted.append(File(PGDG_SOURCES, render_pgdg_sources(codename, version)))
         name += f"; PGDG apt source for {codename}"
     managed_files(name=name, entries=wanted)
-    packages.installed(name=f"PostgreSQL {version} and host packages",
-                       packages=host_packages(env))
+    wanted_packages = host_packages(env)
+    packages.installed(name=f"PostgreSQL {version} and host packages", packages=wanted_packages,
+                       no_autostart=any(p in DAEMON_PACKAGES for p in wanted_packages))

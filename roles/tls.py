@@ -55,11 +55,10 @@ def _ready_certificate(env: Environment, ca_cert: bytes, sans: list[str]) -> tup
     return cert_pem, key_pem
 
 
-@deploy("TLS certificates")
-def tls(env: Environment) -> None:
+def host_certificate(env: Environment) -> tuple[bytes, bytes, bytes, bytes]:
+    """(CA certificate, CA key, this host's certificate, its key), issued or renewed on the
+    controller when due; the same answer for every role that asks in one run."""
     t = env.tls
-    if not t.enabled:
-        return
     pki = pki_dir(env)
     ca_cert, ca_key = ensure_ca(pki, env.name, byo=(t.ca.cert, t.ca.key) if t.ca else None)
     sans = _host_sans(env)
@@ -72,6 +71,16 @@ def tls(env: Environment) -> None:
         )
         if reason is not None:
             logger.info(f"{host.name}: issued a server certificate ({reason})")
+    return ca_cert, ca_key, cert_pem, key_pem
+
+
+@deploy("TLS certificates")
+def tls(env: Environment) -> None:
+    t = env.tls
+    if not t.enabled:
+        return
+    pki = pki_dir(env)
+    ca_cert, ca_key, cert_pem, key_pem = host_certificate(env)
     for user in env.users:
         if user.auth == "cert" and user.state == "present":
             ensure_client_cert(pki, user.name, ca_cert, ca_key, days=t.days,

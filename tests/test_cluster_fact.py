@@ -50,8 +50,10 @@ def test_process_reads_both_kinds_of_line():
         "15 main 5432 online postgres /var/lib/postgresql/15/main /var/log/x.log",
         "16 broken unreadable",
         "garbage",
+        "15 half <unknown> down <unknown> /var/lib/postgresql/15/half /var/log/y.log",
     ]
-    main, broken = PgClusters().process(lines)
+    main, broken, half = PgClusters().process(lines)
+    assert (half.name, half.readable) == ("half", False)
     assert (main.version, main.name, main.port, main.running, main.readable) == (
         15, "main", 5432, True, True)
     assert (broken.version, broken.name, broken.readable) == (16, "broken", False)

@@ -25,6 +25,7 @@ COMMANDS = {
     "audit": "pgstead.cli.audit",
     "cluster": "pgstead.cli.cluster",
     "switchover": "pgstead.cli.switchover",
+    "status": "pgstead.cli.status",
     "import": "pgstead.cli.import_sqlite:import_",  # `import` is a Python keyword
 }
 

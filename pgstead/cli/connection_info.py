@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from pgstead.cli.driver_hints import DRIVERS
+from pgstead.config.budget import pooled_users
 from pgstead.config.model import Environment, User
 from pgstead.config.secret import Secret
 from pgstead.pki import client_cert_paths
@@ -54,6 +56,10 @@ class ConnectionInfo:
     ssl_key: Path | None
     pool_size: int
     target_session_attrs: str | None = None  # HA: read-write | prefer-standby
+    # Through the pooler: the server's own port for DIRECT_DATABASE_URL, and the pool's mode.
+    direct_port: int | None = None
+    pool_mode: str | None = None
+    url_params: tuple[tuple[str, str], ...] = ()  # a driver's settings that go in the URL
 
     @property
     def host(self) -> str:
@@ -65,17 +71,20 @@ class ConnectionInfo:
         """A Unix-socket directory (libpq's rule: a host starting with '/')."""
         return self.host.startswith("/")
 
-    def database_url(self, *, show_secrets: bool = False) -> str:
+    def database_url(self, *, show_secrets: bool = False, direct: bool = False) -> str:
         credentials = quote(self.user, safe="")
         if self.password is not None:
             credentials += ":" + (quote(self.password.reveal(), safe="") if show_secrets
                                   else MASK)
+        port = self.direct_port if direct and self.direct_port else self.port
         params = [("sslmode", self.ssl_mode)]
+        if not direct:
+            params += list(self.url_params)
         if self.on_socket:  # the directory goes in host=; the authority keeps only the port
-            netloc = f":{self.port}"
+            netloc = f":{port}"
             params.insert(0, ("host", self.host))
         else:
-            netloc = ",".join(f"{_bracketed(h)}:{self.port}" for h in self.hosts)
+            netloc = ",".join(f"{_bracketed(h)}:{port}" for h in self.hosts)
         params += [(key, str(path)) for key, path in (
             ("sslrootcert", self.ssl_root_cert), ("sslcert", self.ssl_cert),
             ("sslkey", self.ssl_key)) if path is not None]
@@ -111,8 +120,10 @@ class ConnectionInfo:
         """The variables, in the order they are printed; the password masked unless asked."""
         password = ("" if self.password is None
                     else self.password.reveal() if show_secrets else MASK)
-        out = {
-            "DATABASE_URL": self.database_url(show_secrets=show_secrets),
+        out = {"DATABASE_URL": self.database_url(show_secrets=show_secrets)}
+        if self.direct_port is not None:
+            out["DIRECT_DATABASE_URL"] = self.database_url(show_secrets=show_secrets, direct=True)
+        out |= {
             "DB_TYPE": "postgres",
             "DB_HOST": self.host,
             "DB_PORT": ",".join(str(self.port) for _ in self.hosts),
@@ -129,6 +140,8 @@ class ConnectionInfo:
             out["DB_TARGET_SESSION_ATTRS"] = self.target_session_attrs
             out["DB_CONNECT_TIMEOUT"] = str(HA_CONNECT_TIMEOUT)
         out["DB_POOL_SIZE"] = str(self.pool_size)
+        if self.pool_mode is not None:
+            out["DB_POOL_MODE"] = self.pool_mode
         return out
 
 
@@ -143,11 +156,15 @@ def pool_size(connection_limit: int, app_replicas: int) -> int:
     return max(1, (connection_limit - headroom) // max(1, app_replicas))
 
 
-def default_host(env: Environment) -> str:
-    """Where the server answers: compose's published bind address or the first listen address,
-    unless that is a wildcard; else localhost."""
-    candidates = ([env.compose.bind] if env.postgres.install == "compose" and env.compose
-                  else list(env.postgres.listen_addresses[:1]))
+def default_host(env: Environment, pooled: bool = False) -> str:
+    """Where the server (or its pooler) answers: compose's published bind address or the first
+    listen address, unless that is a wildcard; else localhost."""
+    if pooled:
+        candidates = list(env.pooler.listen_addresses[:1])
+    elif env.postgres.install == "compose" and env.compose:
+        candidates = [env.compose.bind]
+    else:
+        candidates = list(env.postgres.listen_addresses[:1])
     return next((c for c in candidates if c not in _WILDCARDS), "localhost")
 
 
@@ -162,11 +179,16 @@ def _user(env: Environment, name: str) -> User:
 
 
 def connection_info(env: Environment, user_name: str, host: str | None = None,
-                    members: Sequence[str] = ()) -> ConnectionInfo:
+                    members: Sequence[str] = (), driver: str | None = None) -> ConnectionInfo:
     """How `user_name` connects. `host` overrides where (with `ha`: a comma-separated list);
-    `members` are the addresses of an HA cluster's members, from the inventory."""
+    `members` are the addresses of an HA cluster's members, from the inventory. Through the
+    pooler when it runs and admits the user (a password user), with DIRECT_DATABASE_URL for
+    what must bypass it; `driver` adds that driver's URL settings for a transaction pool."""
     user = _user(env, user_name)
-    hosts = _hosts(env, host, members)
+    pooled = env.pooler.enabled and user.name in {u.name for u in pooled_users(env)}
+    mode = env.pooler.mode_of(user.database or "") if pooled else None
+    params = DRIVERS[driver].url_params if driver and mode == "transaction" else ()
+    hosts = _hosts(env, host, members, pooled)
     # TLS does not apply on a Unix socket (libpq never negotiates it there): say so plainly.
     tls = env.tls.enabled and not hosts[0].startswith("/")
     cert = key = None
@@ -176,7 +198,7 @@ def connection_info(env: Environment, user_name: str, host: str | None = None,
         user=user.name,
         password=user.password,
         hosts=hosts,
-        port=env.postgres.port,
+        port=env.pooler.port if pooled else env.postgres.port,
         database=user.database,
         ssl_mode="verify-full" if tls else "disable",
         ssl_root_cert=ca_cert_path(env) if tls else None,
@@ -185,12 +207,16 @@ def connection_info(env: Environment, user_name: str, host: str | None = None,
         pool_size=pool_size(user.connection_limit, user.app_replicas),
         target_session_attrs=None if env.ha is None else (
             "prefer-standby" if user.role == "readonly" else "read-write"),
+        direct_port=env.postgres.port if pooled else None,
+        pool_mode=mode,
+        url_params=params,
     )
 
 
-def _hosts(env: Environment, host: str | None, members: Sequence[str]) -> tuple[str, ...]:
+def _hosts(env: Environment, host: str | None, members: Sequence[str],
+           pooled: bool = False) -> tuple[str, ...]:
     if env.ha is None:
-        return (host or default_host(env),)
+        return (host or default_host(env, pooled),)
     chosen = [h.strip() for h in host.split(",")] if host else list(members)
     if not [h for h in chosen if h]:
         raise ConnectionInfoError(f"{env.source} is an HA cluster: pass --inventory (its "

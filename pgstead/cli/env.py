@@ -17,6 +17,7 @@ from pathlib import Path
 import click
 
 from pgstead.cli.connection_info import ConnectionInfo, ConnectionInfoError, connection_info
+from pgstead.cli.driver_hints import DRIVERS, transaction_mode_note
 from pgstead.cli.env_formats import (
     FormatError,
     cloud_run_env_vars,
@@ -95,15 +96,23 @@ def _warn_service_name(env: Environment, info: ConnectionInfo) -> None:
 @click.option("--endpoint", metavar="ADDRESS", default=None,
               help="With ha: the address of HAProxy's endpoints (default: ha.vip, else the "
                    "first balancer's address from the inventory).")
+@click.option("--driver", type=click.Choice(list(DRIVERS), case_sensitive=False), default=None,
+              help="The application's driver: its setting for a transaction-mode pool "
+                   "(prepared statements off) is printed, or added to DATABASE_URL.")
 def env(file: str, user_name: str, host: str | None, inventory: str | None,
         output_format: str, secret_name: str | None, namespace: str | None,
-        ca_path: str | None, show_secrets: bool, endpoint: str | None) -> None:
+        ca_path: str | None, show_secrets: bool, driver: str | None,
+        endpoint: str | None) -> None:
     """Print connection settings for USER of the environment FILE.
 
     With ha, DATABASE_URL reaches the leader through HAProxy's leader port and
     DATABASE_URL_READONLY the replicas through its read port (DB_HOST/DB_PORT: the leader
     endpoint); DATABASE_URL_MULTIHOST names every member (host=a,b,c) with
     target_session_attrs read-write (prefer-standby for readonly users).
+
+    With a pooler, DATABASE_URL goes through it and DIRECT_DATABASE_URL to the server itself
+    (for migrations); a note on stderr says what a transaction-mode pool asks of the
+    application's driver.
     """
     if (secret_name or namespace) and output_format != "k8s-secret":
         raise click.UsageError("--name and --namespace go with --format k8s-secret")
@@ -111,7 +120,8 @@ def env(file: str, user_name: str, host: str | None, inventory: str | None,
     environment = load_environment(file, hosts=hosts)
     members = [h.address for h in hosts or ()]
     try:
-        info = connection_info(environment, user_name, host, members)
+        driver = driver.lower() if driver else None
+        info = connection_info(environment, user_name, host, members, driver)
     except ConnectionInfoError as error:
         raise click.ClickException(str(error)) from None
     ca_file = info.ssl_root_cert
@@ -140,3 +150,5 @@ def env(file: str, user_name: str, host: str | None, inventory: str | None,
     except FormatError as error:
         raise click.UsageError(str(error)) from None
     click.echo(text.rstrip("\n"))
+    if info.pool_mode == "transaction":
+        click.echo(f"note: {transaction_mode_note(driver)}", err=True)

@@ -24,7 +24,9 @@ from pgstead.config.model import (
     HaEndpoints,
     Hardening,
     HbaRule,
+    Monitoring,
     PgAudit,
+    Pooler,
     Postgres,
     Security,
     Tuning,
@@ -54,6 +56,8 @@ def build_environment(document: dict, *, source: Path, state_dir: Path,
         users=tuple(_user(u, passwords.get(u["name"])) for u in document.get("users", [])),
         hba=tuple(HbaRule(**rule) for rule in document.get("hba", [])),
         backups=_backups(document.get("backups")),
+        pooler=_pooler(document.get("pooler"), postgres),
+        monitoring=_monitoring(document.get("monitoring")),
         security=Security(**document.get("security", {})),
         hardening=_hardening(document.get("hardening", {})),
         ha=_ha(document.get("ha"), document["name"]),
@@ -149,6 +153,25 @@ def _backups(raw: dict | None) -> Backups:
         **{"enabled": True, **values},
         databases=None if databases == "all" else tuple(databases),
     )
+
+
+def _pooler(raw: dict | None, postgres: Postgres) -> Pooler:
+    if raw is None:
+        return Pooler(enabled=False)
+    lists = ("listen_addresses", "databases", "pools")
+    return Pooler(
+        **{"enabled": True, **{k: v for k, v in raw.items() if k not in lists}},
+        listen_addresses=tuple(raw.get("listen_addresses", postgres.listen_addresses)),
+        database_modes={d["name"]: d["pool_mode"] for d in raw.get("databases", [])
+                        if "pool_mode" in d},
+        pool_sizes={p["user"]: p["pool_size"] for p in raw.get("pools", [])},
+    )
+
+
+def _monitoring(raw: dict | None) -> Monitoring:
+    if raw is None:
+        return Monitoring()
+    return Monitoring(**{"exporter": True, "statements": True, **raw})
 
 
 def _hardening(raw: dict) -> Hardening:

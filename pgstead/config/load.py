@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from pgstead.config.budget import check_pooler_budget
 from pgstead.config.build import build_environment
 from pgstead.config.errors import ConfigError, Problem, state_dir_for, state_dir_path
 from pgstead.config.findings import Findings, in_file_order
@@ -98,6 +99,13 @@ def check_file(path: str | Path, *, resolve_secrets: bool = True,
 
     name = document.get("name")
     state_dir = state_dir_path(source, name) if _usable_name(name) else None
+    if "pooler" in document and not findings.errors and state_dir is not None:
+        # Pool sizes follow connection limits that hardening may derive, so the budget is
+        # checked on a built Environment; one with placeholder passwords, before any secret
+        # is read or generated.
+        check_pooler_budget(build_environment(document, source=source.resolve(),
+                                              state_dir=state_dir,
+                                              passwords=_placeholders(document)), findings)
     if resolve_secrets:
         passwords = _resolve_secrets(document, findings, source.resolve().parent, state_dir)
     else:

@@ -111,6 +111,32 @@ class Backups:
 
 
 @dataclass(frozen=True)
+class Pooler:
+    enabled: bool = False
+    port: int = 6432
+    listen_addresses: tuple[str, ...] = ("localhost",)
+    max_client_conn: int = 1000
+    pool_mode: str = "transaction"  # transaction | session
+    default_pool_size: int = 20
+    direct_connections: int = 3
+    database_modes: dict[str, str] = field(default_factory=dict)  # database -> pool_mode
+    pool_sizes: dict[str, int] = field(default_factory=dict)  # user -> declared pool_size
+
+    def mode_of(self, database: str) -> str:
+        return self.database_modes.get(database, self.pool_mode)
+
+
+@dataclass(frozen=True)
+class Monitoring:
+    exporter: bool = False
+    statements: bool = False
+    port: int = 9187
+    listen_address: str = "127.0.0.1"
+    max_replica_lag_seconds: int = 60
+    connection_alarm_percent: int = 90
+
+
+@dataclass(frozen=True)
 class Security:
     allow_trust: bool = False  # permit `trust` in hba rules
     allow_literal_passwords: bool = False  # permit `password: {value: ...}` in the YAML
@@ -187,6 +213,8 @@ class Environment:
     users: tuple[User, ...] = ()
     hba: tuple[HbaRule, ...] = ()
     backups: Backups = field(default_factory=Backups)
+    pooler: Pooler = field(default_factory=Pooler)
+    monitoring: Monitoring = field(default_factory=Monitoring)
     security: Security = field(default_factory=Security)
     hardening: Hardening = field(default_factory=Hardening)
     ha: Ha | None = None  # None: each host runs one standalone server

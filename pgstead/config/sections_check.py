@@ -71,6 +71,20 @@ def check_pgbackrest(document: dict, findings: Findings) -> None:
                          "the database list is ignored")
 
 
+def check_monitoring(document: dict, findings: Findings) -> None:
+    monitoring = section(document, "monitoring")
+    if not monitoring or monitoring.get("exporter") is False:
+        return
+    if section(document, "postgres").get("install", "native") == "compose":
+        findings.error(("monitoring",), "the exporter runs beside a native cluster (Debian's "
+                       "prometheus-postgres-exporter on the host); with install: compose remove "
+                       "the monitoring section")
+    address = text(monitoring, "listen_address")
+    if address is not None and address not in LOOPBACK_NAMES and not tls_required(document):
+        findings.error(("monitoring", "listen_address"), f"the exporter on {address} serves "
+                       "TLS with the server's certificate: it needs tls.enabled and tls.require")
+
+
 def warn_exposed_without_tls(document: dict, findings: Findings) -> None:
     if tls_required(document):
         return

@@ -8,9 +8,11 @@ from pgstead.config.findings import Findings
 from pgstead.config.ha_check import check_ha
 from pgstead.config.hba_check import check_hba
 from pgstead.config.objects_check import check_databases, check_users
+from pgstead.config.pooler_check import check_pooler
 from pgstead.config.sections_check import (
     check_backups,
     check_compose,
+    check_monitoring,
     check_opt_outs,
     check_tls,
     check_wal_directory,
@@ -26,6 +28,8 @@ _CHECKS = (
     check_tls,
     check_hba,
     check_backups,
+    check_pooler,
+    check_monitoring,
     check_wal_directory,
     check_settings,
     check_ha,

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from pgstead.config.model import Environment, HbaRule
 from pgstead.desired.hardening import superuser_tcp_rejects
+from pgstead.render.exporter import MONITOR_ROLE
 from pgstead.render.pg_hba import render_pg_hba
 
 
@@ -24,6 +25,9 @@ def _from_the_host(rule: HbaRule) -> HbaRule:
 def pg_hba_for(env: Environment) -> str:
     # Hardening (superuser_local_only) puts rejects of postgres over TCP before the file's rules.
     rules = (*superuser_tcp_rejects(env), *env.hba)
+    if env.monitoring.exporter:
+        # The exporter's role, as the OS user of the same name and nothing else: no password.
+        rules = (HbaRule("local", "postgres", MONITOR_ROLE, "peer"), *rules)
     if env.postgres.install == "compose":
         rules = tuple(_from_the_host(rule) for rule in rules)
     return render_pg_hba(rules, env.users, allow_trust=env.security.allow_trust,

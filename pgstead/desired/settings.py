@@ -63,6 +63,11 @@ def desired_settings(env: Environment, resources: HostResources,
                   tls_settings(env, config_dir), archive_settings(env), env.postgres.settings):
         merged.update(layer)
     libraries = hardening.preload_libraries(env)
+    if env.monitoring.statements:
+        libraries.append("pg_stat_statements")
+        # Utility statements are kept verbatim: an ALTER ROLE ... PASSWORD would keep its
+        # verifier in pg_stat_statements, readable by every pg_read_all_stats member.
+        merged.setdefault("pg_stat_statements.track_utility", "off")
     if libraries:
         merged["shared_preload_libraries"] = hardening.merge_libraries(
             merged.get("shared_preload_libraries"), libraries)

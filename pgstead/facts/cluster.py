@@ -53,6 +53,12 @@ class PgClusters(FactBase):
             if len(fields) < 6 or not fields[0].isdigit():
                 continue
             version, name, port, status, owner, datadir = fields[:6]
+            if not port.isdigit():
+                # pg_lsclusters prints <unknown> for a cluster whose configuration it cannot
+                # read yet (one being created or dropped beside us): unreadable, not a crash.
+                clusters.append(ClusterState(int(version), name, 0, False, "", "",
+                                             readable=False))
+                continue
             clusters.append(ClusterState(int(version), name, int(port),
                                          status.startswith("online"), owner, datadir))
         return clusters

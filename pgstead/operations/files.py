@@ -97,10 +97,7 @@ def managed_files(entries: list[Entry]):
             Absent("/etc/cron.d/pgstead-old"),
         ])
     """
-    lines = tuple((e.path, e.line) for e in entries if isinstance(e, Line))
-    live = host.get_fact(PathStates, paths=tuple(e.path for e in entries), lines=lines)
-    changes = [(entry.path, change) for entry, state in zip(entries, live, strict=True)
-               if (change := _change(entry, state)) is not None]
+    changes = file_changes(entries)
     if not changes:
         host.noop(f"{len(entries)} managed paths up to date")
         return
@@ -109,6 +106,15 @@ def managed_files(entries: list[Entry]):
         plan_note(path, why)
     for _, (_, command) in changes:
         yield command
+
+
+def file_changes(entries: list[Entry]) -> list[tuple[str, tuple[str, StringCommand]]]:
+    """(path, (why, command)) for each entry that differs from the host, read in one fact;
+    for operations that write files and then act on whether any changed."""
+    lines = tuple((e.path, e.line) for e in entries if isinstance(e, Line))
+    live = host.get_fact(PathStates, paths=tuple(e.path for e in entries), lines=lines)
+    return [(entry.path, change) for entry, state in zip(entries, live, strict=True)
+            if (change := _change(entry, state)) is not None]
 
 
 def _change(entry: Entry, state: PathState) -> tuple[str, StringCommand] | None:

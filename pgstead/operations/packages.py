@@ -10,6 +10,7 @@ _APT = ("DEBIAN_FRONTEND=noninteractive", "apt-get", "-y", "-q")
 # Touched after each `apt-get update` we run: lists younger than an hour, from sources no newer
 # than them, are fresh enough, so one run never refreshes twice.
 UPDATE_STAMP = "/var/lib/apt/periodic/pgstead-update-stamp"
+POLICY_RC_D = "/usr/sbin/policy-rc.d"
 
 
 def _refresh_when_stale() -> StringCommand:
@@ -24,13 +25,15 @@ def _refresh_when_stale() -> StringCommand:
 
 
 @operation()
-def installed(packages: list[str], refresh: bool = True):
+def installed(packages: list[str], refresh: bool = True, no_autostart: bool = False):
     """
     Ensure Debian packages are installed, without recommends.
 
     + packages: package names
     + refresh: run ``apt-get update`` first, only when something is missing and the package
       lists are older than an hour or than the apt sources
+    + no_autostart: keep the packages' maintainer scripts from starting their daemons (a
+      policy-rc.d that refuses, for the transaction only, unless the host has its own)
 
     Unlike ``apt.packages(update=True)``, a host that has everything reports no change,
     whatever the age of its package lists.
@@ -48,5 +51,16 @@ def installed(packages: list[str], refresh: bool = True):
         return
     if refresh:
         yield _refresh_when_stale()
-    yield StringCommand(*_APT, "install", "--no-install-recommends",
-                        *[QuoteString(name) for name in missing])
+    install = StringCommand(*_APT, "install", "--no-install-recommends",
+                            *[QuoteString(name) for name in missing])
+    yield _without_autostart(install) if no_autostart else install
+
+
+def _without_autostart(install: StringCommand) -> StringCommand:
+    """`install` under a policy-rc.d that refuses every start (exit 101), removed afterwards;
+    a host's own policy-rc.d is left in charge."""
+    return StringCommand(
+        "if", "[", "-e", POLICY_RC_D, "];", "then", install, ";", "else",
+        "printf", QuoteString("#!/bin/sh\nexit 101\n"), ">", POLICY_RC_D, "&&",
+        "chmod", "755", POLICY_RC_D, "&&", "{", install, ";", "rc=$?;", "rm", "-f", POLICY_RC_D,
+        ";", "exit", "$rc;", "};", "fi")

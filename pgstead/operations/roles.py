@@ -39,7 +39,7 @@ def _flag(attribute: str, on: bool) -> sql.Composable:
     return sql.SQL(keyword if on else f"NO{keyword}")
 
 
-def _candidate(stored: StoredPassword | None, password: str) -> str | None:
+def candidate_verifier(stored: StoredPassword | None, password: str) -> str | None:
     """The verifier `password` gives with the stored salt and iteration count, or None when
     no stored verifier could match (none stored, or not SCRAM-SHA-256)."""
     if stored is None or stored.iterations <= 0:
@@ -67,7 +67,7 @@ def _passwords_to_set(server: Server, users: list[User], live: LiveRoles | None)
             if current.password is not None:
                 differs.add(user.name)
             continue
-        candidate = _candidate(current.password, user.password.reveal())
+        candidate = candidate_verifier(current.password, user.password.reveal())
         if candidate is None:
             differs.add(user.name)
         else:

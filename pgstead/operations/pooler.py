@@ -1,0 +1,89 @@
+"""pgbouncer in front of a server: its files, its daemon, and the package's own instance off."""
+
+from __future__ import annotations
+
+from pyinfra import host
+from pyinfra.api import StringCommand, operation
+
+from pgstead.config.model import User
+from pgstead.facts.roles import PgRoles
+from pgstead.operations.daemon import daemon_state, package_default_off, supervise
+from pgstead.operations.files import File, file_changes
+from pgstead.operations.plan_notes import plan_note
+from pgstead.operations.roles import candidate_verifier
+from pgstead.render.daemon import DaemonSpec, render_systemd_unit
+from pgstead.render.pgbouncer import PgbouncerPaths, render_auth_file
+from pgstead.server.psql import Server
+
+PGBOUNCER = "/usr/sbin/pgbouncer"
+PACKAGE_SERVICE = "pgbouncer"
+PACKAGE_PIDFILE = "/var/run/postgresql/pgbouncer.pid"
+
+
+def server_verifiers(server: Server, users: list[User]) -> dict[str, str]:
+    """user -> the verifier the server stores for it, recomputed on the controller from the
+    declared password and the stored salt and iteration count (all the roles fact shows).
+
+    It equals the stored verifier once the access role has set the declared password; before
+    that (a plan ahead of a rotation) it differs from what the auth file holds, which is how
+    the plan knows the file will change. A user the server stores no SCRAM verifier for is
+    left out: pgbouncer cannot log it in.
+    """
+    live = host.get_fact(PgRoles, server=server,
+                         wanted=tuple((u.name, u.valid_until) for u in users))
+    out: dict[str, str] = {}
+    for user in users:
+        role = live.roles.get(user.name) if live else None
+        if role is None or user.password is None:
+            continue
+        verifier = candidate_verifier(role.password, user.password.reveal())
+        if verifier is not None:
+            out[user.name] = verifier
+    return out
+
+
+@operation()
+def pgbouncer(spec: DaemonSpec, paths: PgbouncerPaths, config: str, server: Server,
+              users: list[User]):
+    """
+    Ensure pgbouncer runs `spec` with this configuration and the server's SCRAM verifiers.
+
+    + spec: how the daemon runs (``pgstead-pgbouncer-<env>``)
+    + paths: where its configuration and auth file go
+    + config: the rendered pgbouncer.ini
+    + server: the server whose roles the auth file mirrors
+    + users: the users let through (never the postgres superuser)
+
+    The auth file (postgres, 0600) holds each user's verifier exactly as the server stores it
+    (same salt and iterations), so pgbouncer can both check the client's SCRAM proof and log
+    in to the server with it; it changes only when a password rotates. Its content travels on
+    stdin and is never printed. A changed file reloads pgbouncer (SIGHUP: clients stay
+    connected); a changed command line or listen address restarts it. The package's own
+    instance (``/etc/pgbouncer/pgbouncer.ini``) is stopped and disabled.
+
+    **Example:**
+
+    .. code:: python
+
+        pooler.pgbouncer(name="pgbouncer", spec=spec, paths=pgbouncer_paths("prod"),
+                         config=ini_text, server=server, users=pooled_users(env))
+    """
+    commands: list[StringCommand] = list(package_default_off(PACKAGE_SERVICE, PACKAGE_PIDFILE,
+                                                             PGBOUNCER))
+    state = daemon_state(spec)
+    entries = [File(paths.config, config, "root", "postgres", "640"),
+               File(paths.auth_file, render_auth_file(server_verifiers(server, users)),
+                    "postgres", "postgres", "600")]
+    unit = (File(spec.unit_path, render_systemd_unit(spec, "pgbouncer for pgstead"))
+            if state.systemd else None)
+    changes = file_changes([*entries, *([unit] if unit else [])])
+    for path, (why, _) in changes:
+        plan_note(path, why)
+    commands += [command for _, (_, command) in changes]
+    changed = {path for path, _ in changes}
+    commands += supervise(spec, state, files_changed=bool(changed - {spec.unit_path}),
+                          unit_changed=spec.unit_path in changed)
+    if not commands:
+        host.noop(f"{spec.name} runs with its configuration and {len(users)} users")
+        return
+    yield from commands
