@@ -13,6 +13,7 @@ from roles.access import access  # noqa: E402
 from roles.backups import backups  # noqa: E402
 from roles.cluster import cluster  # noqa: E402
 from roles.compose import compose  # noqa: E402
+from roles.endpoints import endpoints, virtual_address  # noqa: E402
 from roles.environment import deployed_environment  # noqa: E402
 from roles.ha import consensus, patroni  # noqa: E402
 from roles.hardening import hardening  # noqa: E402
@@ -31,6 +32,8 @@ consensus(env)
 hardening(env)
 tls(env)
 patroni(env)
+endpoints(env)
+virtual_address(env)
 settings(env)
 access(env)
 pooler(env)

@@ -1,10 +1,11 @@
 """TLS by default: the controller's CA signs each host's certificate, the host gets the files."""
 
-from pyinfra import host, logger
+from pyinfra import host, inventory, logger
 from pyinfra.api import deploy
 
 from pgstead.config.model import Environment
 from pgstead.desired import hardening
+from pgstead.desired.endpoints import endpoint_sans
 from pgstead.operations import tls as tls_ops
 from pgstead.operations.files import Directory, File, managed_files
 from pgstead.pki import (
@@ -19,7 +20,7 @@ from pgstead.pki.encrypted_key import ensure_encrypted_key
 from pgstead.pki.locations import pki_dir
 from pgstead.pki.pem import load_certificate, load_private_key, same_public_key
 from pgstead.pki.sans import LOCALHOST_SANS
-from pgstead.server.select import server_for
+from pgstead.server.select import member_address, server_for
 
 LOCAL_HOST = "@local"
 
@@ -29,7 +30,10 @@ def _host_sans(env: Environment) -> list[str]:
         # The controller itself: clients reach it as localhost, or by a name the file lists.
         return server_sans(LOCAL_HOST, None, [], [*LOCALHOST_SANS, *env.tls.server_names])
     address = host.data.get("ssh_hostname") or host.name
-    return server_sans(host.name, address, env.postgres.listen_addresses, env.tls.server_names)
+    # With ha, the endpoints' addresses too: HAProxy passes TLS through to any member.
+    members = [(h.name, member_address(h.data, h.name)) for h in inventory]
+    return server_sans(host.name, address, env.postgres.listen_addresses,
+                       [*env.tls.server_names, *endpoint_sans(env, members)])
 
 
 def _ready_certificate(env: Environment, ca_cert: bytes, sans: list[str]) -> tuple[bytes, bytes]:

@@ -180,7 +180,7 @@ def _create_network(network: str, static: bool) -> None:
 
 def start_host(network: str, key: Path, name: str, container: str,
                *, image: str, sudo: bool, address: str | None, init: bool,
-               env: dict[str, str]) -> FleetHost:
+               env: dict[str, str], caps: tuple[str, ...] = ()) -> FleetHost:
     public_key = key.with_suffix(".pub").read_text().strip()
     args = ["run", "--detach", "--name", container, "--hostname", name, "--network", network,
             "--env", f"AUTHORIZED_KEY={public_key}"]
@@ -190,6 +190,8 @@ def start_host(network: str, key: Path, name: str, container: str,
         args += ["--ip", address]
     if init:
         args.append("--init")
+    for cap in caps:
+        args += ["--cap-add", cap]
     docker(*args, image)
     user = "deploy" if sudo else "root"
     return FleetHost(name, container, container_address(container, network), user, sudo)
@@ -198,12 +200,13 @@ def start_host(network: str, key: Path, name: str, container: str,
 @contextmanager
 def fleet(directory: Path, names: list[str], sudo: tuple[str, ...] = (), *,
           image: str = HOST_IMAGE, static: bool = False, init: bool = False,
-          env: dict[str, str] | None = None) -> Iterator[Fleet]:
+          env: dict[str, str] | None = None, caps: tuple[str, ...] = ()) -> Iterator[Fleet]:
     """Start one pgstead/host container per name on a new network; remove them afterwards.
 
     Hosts named in `sudo` are reached as `deploy` with `_sudo: True`, the others as root.
     `static` gives them fixed addresses, `init` runs them under docker's --init (a PID 1 that
-    reaps the daemons pgstead starts), `env` is set in each container.
+    reaps the daemons pgstead starts), `env` is set in each container, `caps` are added
+    capabilities (NET_ADMIN for keepalived's virtual address).
     """
     if not docker_answers():
         pytest.skip("Docker engine not running (`docker info` failed); run .ci/services")
@@ -221,7 +224,7 @@ def fleet(directory: Path, names: list[str], sudo: tuple[str, ...] = (), *,
             started.append(start_host(network, key, name, container, image=image,
                                       sudo=name in sudo,
                                       address=f"{prefix}.{11 + i}" if static else None,
-                                      init=init, env=env or {}))
+                                      init=init, env=env or {}, caps=caps))
         for h in started:
             wait_for_ssh(key, h)
         made = Fleet(network, subnet, key, tuple(started))

@@ -23,6 +23,8 @@ COMMANDS = {
     "backups": "pgstead.cli.backups",
     "restore": "pgstead.cli.restore",
     "audit": "pgstead.cli.audit",
+    "cluster": "pgstead.cli.cluster",
+    "switchover": "pgstead.cli.switchover",
     "status": "pgstead.cli.status",
     "import": "pgstead.cli.import_sqlite:import_",  # `import` is a Python keyword
 }

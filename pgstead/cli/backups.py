@@ -63,6 +63,15 @@ def describe_host(found: HostBackups) -> list[str]:
     return lines
 
 
+def _leader(hosts: InventoryHosts) -> str:
+    from pgstead.cli.ha_members import leader_host
+
+    try:
+        return leader_host(hosts)
+    except LookupError as error:
+        raise click.ClickException(str(error)) from None
+
+
 @click.command()
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--inventory", metavar="INVENTORY",
@@ -76,7 +85,8 @@ def backups(file: str, inventory: str | None, only_host: str | None,
     """List each host's backup sets of FILE's environment and its last backup run.
 
     For every set: name, size, whether its restore was verified, and status (ok, failed,
-    incomplete). Exit 1 when a host could not be read.
+    incomplete). Exit 1 when a host could not be read. With ha: the current leader's (the
+    backup job works there only), unless --host names another member.
     """
     env = load_environment(file, resolve_secrets=False)
     inventory = inventory or default_inventory(file)
@@ -89,6 +99,9 @@ def backups(file: str, inventory: str | None, only_host: str | None,
                 raise click.BadParameter(f"no host {only_host!r} in inventory {inventory} "
                                          f"(hosts: {', '.join(names)})", param_hint="--host")
             names = [only_host]
+        elif env.ha is not None:
+            # The backup job works on the leader only: its sets are the cluster's.
+            names = [_leader(hosts)]
         read, describe = read_host, describe_host
         if env.backups.method == "pgbackrest":
             read, describe = read_pitr_host, describe_pitr_host

@@ -24,6 +24,7 @@ from pgstead.cli.env_formats import (
     compose_env_file,
     kubernetes_secret,
 )
+from pgstead.cli.ha_connection import ha_variables
 from pgstead.cli.inventory_state import inventory_hosts_of
 from pgstead.config.load import load_environment
 from pgstead.config.model import Environment
@@ -92,16 +93,22 @@ def _warn_service_name(env: Environment, info: ConnectionInfo) -> None:
               help="Where the app finds the CA certificate (default: the controller's copy). "
                    "k8s-secret also carries the CA itself, under the key ca.crt.")
 @click.option("--show-secrets", is_flag=True, help="Print the password instead of ********.")
+@click.option("--endpoint", metavar="ADDRESS", default=None,
+              help="With ha: the address of HAProxy's endpoints (default: ha.vip, else the "
+                   "first balancer's address from the inventory).")
 @click.option("--driver", type=click.Choice(list(DRIVERS), case_sensitive=False), default=None,
               help="The application's driver: its setting for a transaction-mode pool "
                    "(prepared statements off) is printed, or added to DATABASE_URL.")
 def env(file: str, user_name: str, host: str | None, inventory: str | None,
         output_format: str, secret_name: str | None, namespace: str | None,
-        ca_path: str | None, show_secrets: bool, driver: str | None) -> None:
+        ca_path: str | None, show_secrets: bool, driver: str | None,
+        endpoint: str | None) -> None:
     """Print connection settings for USER of the environment FILE.
 
-    With ha, DATABASE_URL names every member (host=a,b,c) with target_session_attrs
-    read-write (prefer-standby for readonly users), and DB_HOST/DB_PORT are the same lists.
+    With ha, DATABASE_URL reaches the leader through HAProxy's leader port and
+    DATABASE_URL_READONLY the replicas through its read port (DB_HOST/DB_PORT: the leader
+    endpoint); DATABASE_URL_MULTIHOST names every member (host=a,b,c) with
+    target_session_attrs read-write (prefer-standby for readonly users).
 
     With a pooler, DATABASE_URL goes through it and DIRECT_DATABASE_URL to the server itself
     (for migrations); a note on stderr says what a transaction-mode pool asks of the
@@ -123,7 +130,12 @@ def env(file: str, user_name: str, host: str | None, inventory: str | None,
         _warn_service_name(environment, info)
     if ca_path and info.ssl_root_cert is not None:
         info = replace(info, ssl_root_cert=Path(ca_path))
-    variables = info.variables(show_secrets=show_secrets)
+    try:
+        variables = (info.variables(show_secrets=show_secrets) if environment.ha is None else
+                     ha_variables(environment, info, [(h.name, h.address) for h in hosts or ()],
+                                  endpoint, show_secrets=show_secrets))
+    except ConnectionInfoError as error:
+        raise click.ClickException(str(error)) from None
     try:
         if output_format == "k8s-secret":
             files = {"ca.crt": ca_file.read_bytes()} if ca_file and ca_file.is_file() else {}

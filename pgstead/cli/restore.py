@@ -82,10 +82,22 @@ def check_mode(pitr: bool, database: str | None, to_time: str | None, from_set: 
     return checked_time(to_time)
 
 
+def _leader_or_usage(env, hosts) -> str:
+    if env.ha is None:
+        raise click.UsageError("Missing option '--host'")
+    from pgstead.cli.ha_members import leader_host
+
+    try:
+        return leader_host(hosts)
+    except LookupError as error:
+        raise click.ClickException(str(error)) from None
+
+
 @click.command()
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--host", "host_name", required=True, metavar="NAME",
-              help="The inventory host holding the backups (@local: this machine).")
+@click.option("--host", "host_name", metavar="NAME",
+              help="The inventory host holding the backups (@local: this machine); with ha, "
+                   "default: the current leader.")
 @click.option("--database", metavar="D",
               help="The database whose set to restore (backups.method: pg_dump).")
 @click.option("--to-time", metavar="TIME",
@@ -108,7 +120,7 @@ def check_mode(pitr: bool, database: str | None, to_time: str | None, from_set: 
                    "@local).")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
-def restore(file: str, host_name: str, database: str | None, to_time: str | None,
+def restore(file: str, host_name: str | None, database: str | None, to_time: str | None,
             port: int | None, from_set: str | None, into: str | None, replace: bool,
             keep_old: bool, yes: bool, inventory: str | None, output_format: str) -> None:
     """Restore a backup set of database D on host H and report every table's row count.
@@ -131,6 +143,8 @@ def restore(file: str, host_name: str, database: str | None, to_time: str | None
     target_time = check_mode(pitr, database, to_time, from_set, replace, port)
     inventory = inventory or default_inventory(file)
     with inventory_hosts(inventory) as hosts:
+        if host_name is None:
+            host_name = _leader_or_usage(env, hosts)
         if host_name not in hosts.names:
             raise click.BadParameter(f"no host {host_name!r} in inventory {inventory} "
                                      f"(hosts: {', '.join(hosts.names) or 'none'})",

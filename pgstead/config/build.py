@@ -21,6 +21,7 @@ from pgstead.config.model import (
     Database,
     Environment,
     Ha,
+    HaEndpoints,
     Hardening,
     HbaRule,
     Monitoring,
@@ -196,13 +197,24 @@ def _ha(raw: dict | None, name: str) -> Ha | None:
     if isinstance(synchronous, bool):  # YAML 1.1 reads a bare on/off as a boolean
         synchronous = "on" if synchronous else "off"
     hosts = raw.get("dcs", {}).get("hosts", "all")
-    simple = {k: v for k, v in raw.items() if k not in ("synchronous", "dcs", "scope")}
+    simple = {k: v for k, v in raw.items()
+              if k not in ("synchronous", "dcs", "scope", "balancers", "endpoints")}
+    balancers = raw.get("balancers", "all")
     return Ha(
         **simple,
         scope=raw.get("scope", name),
         synchronous=synchronous,
         dcs_hosts=None if hosts == "all" else tuple(hosts),
+        balancers=None if balancers == "all" else tuple(balancers),
+        endpoints=_endpoints(raw.get("endpoints", {})),
     )
+
+
+def _endpoints(raw: dict) -> HaEndpoints:
+    max_lag = raw.get("max_lag", "1MB")
+    values = {k: v for k, v in raw.items() if k != "max_lag"}
+    return HaEndpoints(**values,
+                       max_lag_bytes=max_lag if isinstance(max_lag, int) else parse_size(max_lag))
 
 
 def _hardened(env: Environment, document: dict) -> Environment:

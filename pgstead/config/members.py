@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pgstead.config.endpoints_check import check_balancers
 from pgstead.config.findings import Findings
 from pgstead.config.ha_check import dcs_count_problem, ha_enabled, synchronous_mode
 from pgstead.config.raw import section, strings
@@ -80,6 +81,7 @@ def check_members(document: dict, findings: Findings, hosts: Sequence[InventoryH
         return
     _check_names(findings, hosts)
     _check_dcs(document, findings, hosts)
+    check_balancers(document, findings, hosts)
     ha = section(document, "ha")
     if synchronous_mode(ha.get("synchronous", "on")) == "strict" and len(hosts) < 2:
         findings.error(("ha", "synchronous"), f"synchronous: strict with {_count(hosts)}: "

@@ -170,6 +170,17 @@ class Hardening:
 
 
 @dataclass(frozen=True)
+class HaEndpoints:
+    """`ha.endpoints`: HAProxy's ports on each balancer (see pgstead.render.haproxy)."""
+
+    bind: str = "0.0.0.0"
+    leader_port: int = 5000
+    read_port: int = 5001
+    max_lag_bytes: int = 1024 * 1024  # replicas replaying further behind leave the read port
+    stats_port: int = 7000  # on 127.0.0.1 only
+
+
+@dataclass(frozen=True)
 class Ha:
     """`ha:`: the environment's hosts run one Patroni cluster with etcd as its consensus store.
 
@@ -184,6 +195,10 @@ class Ha:
     retry_timeout: int = 4
     dcs_hosts: tuple[str, ...] | None = None  # etcd members by host name; None: every host
     replica_method: str = "basebackup"
+    balancers: tuple[str, ...] | None = None  # HAProxy hosts by name; None: every member
+    endpoints: HaEndpoints = field(default_factory=HaEndpoints)
+    vip: str | None = None  # 10.0.0.50/24: keepalived keeps it on the leader
+    interface: str | None = None  # the interface that carries vip
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pgstead.config.budget import check_connection_budget
+from pgstead.config.endpoints_check import check_endpoints
 from pgstead.config.findings import Findings
 from pgstead.config.ha_check import check_ha
 from pgstead.config.hba_check import check_hba
@@ -32,6 +33,7 @@ _CHECKS = (
     check_wal_directory,
     check_settings,
     check_ha,
+    check_endpoints,
     check_connection_budget,
     warn_exposed_without_tls,
     check_opt_outs,

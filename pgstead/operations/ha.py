@@ -34,7 +34,8 @@ PACKAGE_PEER_URLS = (f"http://localhost:{ETCD_PEER_PORT}",)
 
 @operation()
 def supervised(daemon: str, user: str, command: list[str], digest: str,
-               on_change: str = "restart", stop_seconds: int = 120):
+               on_change: str = "restart", stop_seconds: int = 120,
+               reload_signal: str = "HUP"):
     """
     Ensure a daemon runs under pgstead-supervise with the config whose digest is `digest`.
 
@@ -44,6 +45,7 @@ def supervised(daemon: str, user: str, command: list[str], digest: str,
     + digest: sha256 of what it reads at start; a running daemon started with another one is
       restarted (``on_change="restart"``) or sent SIGHUP (``on_change="reload"``)
     + stop_seconds: how long a restart waits for it to stop (Patroni stops PostgreSQL first)
+    + reload_signal: the signal that makes it re-read its config (HAProxy's master: USR2)
 
     **Example:**
 
@@ -65,7 +67,8 @@ def supervised(daemon: str, user: str, command: list[str], digest: str,
         return
     if on_change == "reload":
         plan_note(daemon, "config changed (reload)")
-        yield StringCommand(SUPERVISOR, "reload", QuoteString(daemon), digest)
+        yield StringCommand(SUPERVISOR, "reload", QuoteString(daemon), digest,
+                            *([reload_signal] if reload_signal != "HUP" else []))
         return
     plan_note(daemon, "config changed (restart)")
     yield StringCommand(SUPERVISOR, "stop", QuoteString(daemon), str(stop_seconds))
