@@ -15,8 +15,9 @@ from pyinfra import host
 from pyinfra.api import QuoteString, StringCommand
 
 from pgstead.facts.daemon import PackageDefaultInstance, SupervisedDaemon, SupervisedState
+from pgstead.operations.files import Entry, File, file_changes
 from pgstead.operations.plan_notes import plan_note
-from pgstead.render.daemon import RUN_DIR, DaemonSpec
+from pgstead.render.daemon import RUN_DIR, DaemonSpec, render_systemd_unit
 
 START_TIMEOUT_SECONDS = 60
 
@@ -89,6 +90,25 @@ def supervise(spec: DaemonSpec, state: SupervisedState, *, files_changed: bool,
             yield _systemctl("reload", unit)
         else:
             yield StringCommand("kill", "-HUP", '"$(cat', QuoteString(spec.pidfile), ')"')
+
+
+def with_files(spec: DaemonSpec, entries: list[Entry], description: str,
+               package: tuple[str, str, str]) -> list[StringCommand]:
+    """Commands that leave `spec` running with `entries` in place: the package's own instance
+    (`package`: service, pidfile, executable) off, the changed files written (and the unit,
+    with systemd), then started, restarted or reloaded as `supervise` decides. Empty when all
+    is as wanted."""
+    commands = list(package_default_off(*package))
+    state = daemon_state(spec)
+    unit = [File(spec.unit_path, render_systemd_unit(spec, description))] if state.systemd else []
+    changes = file_changes([*entries, *unit])
+    for path, (why, _) in changes:
+        plan_note(path, why)
+    commands += [command for _, (_, command) in changes]
+    changed = {path for path, _ in changes}
+    commands += supervise(spec, state, files_changed=bool(changed - {spec.unit_path}),
+                          unit_changed=spec.unit_path in changed)
+    return commands
 
 
 def package_default_off(service: str, pidfile: str, exe: str) -> Iterator[StringCommand]:

@@ -7,11 +7,11 @@ from pyinfra.api import QuoteString, StringCommand, operation
 from pyinfra.facts.server import Users
 
 from pgstead.facts.monitoring import MonitorRole
-from pgstead.operations.daemon import daemon_state, package_default_off, supervise
-from pgstead.operations.files import Entry, File, file_changes
+from pgstead.operations.daemon import with_files
+from pgstead.operations.files import Entry
 from pgstead.operations.plan_notes import plan_note
 from pgstead.postgres.sql import ident, literal, render
-from pgstead.render.daemon import DaemonSpec, render_systemd_unit
+from pgstead.render.daemon import DaemonSpec
 from pgstead.render.exporter import EXPORTER
 from pgstead.server.psql import Server, psql_script
 
@@ -95,19 +95,8 @@ def exporter(spec: DaemonSpec, files: list[Entry]):
         monitoring.exporter(name="Exporter", spec=spec,
                             files=[File(paths.queries, render_queries(True))])
     """
-    commands: list[StringCommand] = list(package_default_off(PACKAGE_SERVICE, PACKAGE_PIDFILE,
-                                                             EXPORTER))
-    state = daemon_state(spec)
-    unit = (render_systemd_unit(spec, "prometheus-postgres-exporter for pgstead")
-            if state.systemd else None)
-    entries = [*files, *([File(spec.unit_path, unit)] if unit else [])]
-    changes = file_changes(entries)
-    for path, (why, _) in changes:
-        plan_note(path, why)
-    commands += [command for _, (_, command) in changes]
-    changed = {path for path, _ in changes}
-    commands += supervise(spec, state, files_changed=bool(changed - {spec.unit_path}),
-                          unit_changed=spec.unit_path in changed)
+    commands = with_files(spec, files, "prometheus-postgres-exporter for pgstead",
+                          (PACKAGE_SERVICE, PACKAGE_PIDFILE, EXPORTER))
     if not commands:
         host.noop(f"{spec.name} runs with its files")
         return

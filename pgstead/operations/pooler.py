@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from pyinfra import host
-from pyinfra.api import StringCommand, operation
+from pyinfra.api import operation
 
 from pgstead.config.model import User
 from pgstead.facts.roles import PgRoles
-from pgstead.operations.daemon import daemon_state, package_default_off, supervise
-from pgstead.operations.files import File, file_changes
-from pgstead.operations.plan_notes import plan_note
+from pgstead.operations.daemon import with_files
+from pgstead.operations.files import File
 from pgstead.operations.roles import candidate_verifier
-from pgstead.render.daemon import DaemonSpec, render_systemd_unit
+from pgstead.render.daemon import DaemonSpec
 from pgstead.render.pgbouncer import PgbouncerPaths, render_auth_file
 from pgstead.server.psql import Server
 
@@ -68,21 +67,11 @@ def pgbouncer(spec: DaemonSpec, paths: PgbouncerPaths, config: str, server: Serv
         pooler.pgbouncer(name="pgbouncer", spec=spec, paths=pgbouncer_paths("prod"),
                          config=ini_text, server=server, users=pooled_users(env))
     """
-    commands: list[StringCommand] = list(package_default_off(PACKAGE_SERVICE, PACKAGE_PIDFILE,
-                                                             PGBOUNCER))
-    state = daemon_state(spec)
     entries = [File(paths.config, config, "root", "postgres", "640"),
                File(paths.auth_file, render_auth_file(server_verifiers(server, users)),
                     "postgres", "postgres", "600")]
-    unit = (File(spec.unit_path, render_systemd_unit(spec, "pgbouncer for pgstead"))
-            if state.systemd else None)
-    changes = file_changes([*entries, *([unit] if unit else [])])
-    for path, (why, _) in changes:
-        plan_note(path, why)
-    commands += [command for _, (_, command) in changes]
-    changed = {path for path, _ in changes}
-    commands += supervise(spec, state, files_changed=bool(changed - {spec.unit_path}),
-                          unit_changed=spec.unit_path in changed)
+    commands = with_files(spec, entries, "pgbouncer for pgstead",
+                          (PACKAGE_SERVICE, PACKAGE_PIDFILE, PGBOUNCER))
     if not commands:
         host.noop(f"{spec.name} runs with its configuration and {len(users)} users")
         return
