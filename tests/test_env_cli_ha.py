@@ -1,5 +1,6 @@
-"""`pgstead env` for an HA cluster: a libpq multi-host URL over every member, read back by
-libpq itself, and the same lists as DB_* variables. The last test logs in through such a URL
+"""`pgstead env` for an HA cluster: DATABASE_URL and DB_* through HAProxy's leader port,
+DATABASE_URL_READONLY through its read port, and DATABASE_URL_MULTIHOST, a libpq multi-host URL
+over every member, read back by libpq itself. The last test logs in through such a URL
 to a real server past a member that does not answer (failover between real members is in the
 HA cluster tests)."""
 
@@ -43,40 +44,43 @@ def variables(tmp_path: Path, user: str, *args: str) -> dict[str, str]:
 
 def test_a_writer_gets_every_member_and_read_write(tmp_path):
     shown = variables(tmp_path, "app_owner", "--inventory", str(inventory(tmp_path)))
-    assert shown["DATABASE_URL"].startswith(
-        "postgresql://app_owner:")
-    assert "@10.0.0.11:5999,10.0.0.12:5999,[fd00::13]:5999/app?" in shown["DATABASE_URL"]
-    assert conninfo_to_dict(shown["DATABASE_URL"]) == {
+    multihost = shown["DATABASE_URL_MULTIHOST"]
+    assert multihost.startswith("postgresql://app_owner:")
+    assert "@10.0.0.11:5999,10.0.0.12:5999,[fd00::13]:5999/app?" in multihost
+    assert conninfo_to_dict(multihost) == {
         "user": "app_owner", "password": PASSWORD, "dbname": "app",
         "host": "10.0.0.11,10.0.0.12,fd00::13", "port": "5999,5999,5999",
         "sslmode": "disable", "target_session_attrs": "read-write",
         "connect_timeout": "5", "tcp_user_timeout": "10000"}
-    assert shown["DB_HOST"] == "10.0.0.11,10.0.0.12,fd00::13"
-    assert shown["DB_PORT"] == "5999,5999,5999"
-    assert shown["DB_TARGET_SESSION_ATTRS"] == "read-write"
-    assert shown["DB_CONNECT_TIMEOUT"] == "5"
+    # Without ha.balancers every member runs HAProxy: the endpoint is the first of them.
+    endpoint = conninfo_to_dict(shown["DATABASE_URL"])
+    assert (endpoint["host"], endpoint["port"]) == ("10.0.0.11", "5000")
+    assert "target_session_attrs" not in endpoint  # HAProxy picks the member
+    assert conninfo_to_dict(shown["DATABASE_URL_READONLY"])["port"] == "5001"
+    assert (shown["DB_HOST"], shown["DB_PORT"]) == ("10.0.0.11", "5000")
 
 
 def test_the_db_variables_make_the_same_libpq_target_as_the_url(tmp_path):
     shown = variables(tmp_path, "app_owner", "--inventory", str(inventory(tmp_path)))
     from_variables = conninfo_to_dict(
         f"host={shown['DB_HOST']} port={shown['DB_PORT']} dbname={shown['DB_NAME']} "
-        f"user={shown['DB_USER']} target_session_attrs={shown['DB_TARGET_SESSION_ATTRS']}")
+        f"user={shown['DB_USER']}")
     from_url = conninfo_to_dict(shown["DATABASE_URL"])
-    for key in ("host", "port", "dbname", "user", "target_session_attrs"):
+    for key in ("host", "port", "dbname", "user"):
         assert from_variables[key] == from_url[key]
 
 
 def test_a_readonly_user_prefers_a_standby(tmp_path):
     shown = variables(tmp_path, "app-ro", "--inventory", str(inventory(tmp_path)))
-    assert conninfo_to_dict(shown["DATABASE_URL"])["target_session_attrs"] == "prefer-standby"
-    assert shown["DB_TARGET_SESSION_ATTRS"] == "prefer-standby"
+    multihost = conninfo_to_dict(shown["DATABASE_URL_MULTIHOST"])
+    assert multihost["target_session_attrs"] == "prefer-standby"
 
 
 def test_host_lists_the_members_by_hand(tmp_path):
     shown = variables(tmp_path, "app_owner", "--host", "db1.example.com, db2.example.com")
-    assert conninfo_to_dict(shown["DATABASE_URL"])["host"] == "db1.example.com,db2.example.com"
-    assert shown["DB_PORT"] == "5999,5999"
+    multihost = conninfo_to_dict(shown["DATABASE_URL_MULTIHOST"])
+    assert multihost["host"] == "db1.example.com,db2.example.com"
+    assert multihost["port"] == "5999,5999"
 
 
 def test_an_ha_file_without_its_members_is_one_clear_line(tmp_path):
@@ -103,7 +107,7 @@ def test_the_url_logs_in_past_a_member_that_does_not_answer(env_file, tmp_path):
     for user, attrs in (("app-user", "read-write"), ("reporting", "prefer-standby")):
         out = pgstead_env(ha, "--user", user, "--host", f"{SILENT_MEMBER},127.0.0.1",
                           "--show-secrets", "--format", "json", state_dir=env_file.state_dir)
-        url = json.loads(out.stdout)["DATABASE_URL"]
+        url = json.loads(out.stdout)["DATABASE_URL_MULTIHOST"]
         assert conninfo_to_dict(url)["target_session_attrs"] == attrs
         with psycopg.connect(url) as conn:
             row = conn.execute("SELECT current_user, inet_server_port(), "

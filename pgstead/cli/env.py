@@ -131,9 +131,11 @@ def env(file: str, user_name: str, host: str | None, inventory: str | None,
     if ca_path and info.ssl_root_cert is not None:
         info = replace(info, ssl_root_cert=Path(ca_path))
     try:
+        # Members named by --host stand for themselves: without ha.balancers each runs HAProxy.
+        named = ([(h.name, h.address) for h in hosts] if hosts else
+                 [(address, address) for address in info.hosts])
         variables = (info.variables(show_secrets=show_secrets) if environment.ha is None else
-                     ha_variables(environment, info, [(h.name, h.address) for h in hosts or ()],
-                                  endpoint, show_secrets=show_secrets))
+                     ha_variables(environment, info, named, endpoint, show_secrets=show_secrets))
     except ConnectionInfoError as error:
         raise click.ClickException(str(error)) from None
     try:
