@@ -6,7 +6,7 @@ from pgstead.config.model import Environment
 from pgstead.desired import hardening
 from pgstead.desired.hba import pg_hba_for
 from pgstead.facts.access import AccessRead
-from pgstead.facts.ha import takes_writes
+from pgstead.facts.ha import on_the_leader, takes_writes
 from pgstead.operations import databases as database_ops
 from pgstead.operations import grants as grant_ops
 from pgstead.operations import ha as ha_ops
@@ -22,8 +22,7 @@ def access(env: Environment) -> None:
         ha_ops.replica_skips(name=f"Access on {server}", node=server.patroni,
                              what="roles, databases, grants")
         return
-    # Checked again when the operations run: the leader may have changed since the plan.
-    here = {"_if": lambda: takes_writes(server)}
+    here = on_the_leader(server)
     present = [u for u in env.users if u.state == "present"]
     absent = [u.name for u in env.users if u.state == "absent"]
     # One read of roles, databases and pg_hba.conf for the three steps that need them.

@@ -156,3 +156,12 @@ def takes_writes(server) -> bool:
         return True
     view = host.get_fact(PatroniState, node=server.patroni)
     return view is None or view.leads
+
+
+def on_the_leader(server) -> dict:
+    """Operation arguments that check `takes_writes` again when the operation runs (the leader
+    may have moved since the plan). None for a single server: a condition there would turn
+    every planned change into a conditional one, and the plan would no longer say it."""
+    if server.patroni is None:
+        return {}
+    return {"_if": lambda: takes_writes(server)}
