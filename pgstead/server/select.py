@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pyinfra import host
+from pyinfra.context import ctx_host
 
 from pgstead.config.members import Member, member_address
 from pgstead.config.model import Environment
@@ -31,7 +32,9 @@ def server_for(env: Environment) -> Server:
     pg = env.postgres
     if env.ha is not None:
         scope = env.ha.scope or env.name
-        me = Member(host.name, member_address(host.data, host.name))
+        # The member is this pyinfra host; an offline plan (no host) names none.
+        me = (Member(host.name, member_address(host.data, host.name)) if ctx_host.isset()
+              else Member(scope, ""))
         return Server(version=pg.version, cluster=scope, port=pg.port, conf_dir=PATRONI_DIR,
                       patroni=PatroniNode(scope, me))
     if pg.install != "compose":
