@@ -8,13 +8,13 @@ containers): the tests run in file order and read what the earlier ones left.
 from __future__ import annotations
 
 import sys
-import threading
 import time
 from collections.abc import Iterator
 
 import psycopg
 import pytest
 
+from tests.ha_clients import Writer
 from tests.ha_cluster import (
     FRESH_IMAGE,
     Cluster,
@@ -106,43 +106,11 @@ def test_second_apply_changes_nothing_and_a_dry_run_predicts_nothing(cluster):
     assert changes(dry) == set()
 
 
-class Writer(threading.Thread):
-    """Inserts numbered rows through the multi-host URL and records what was acknowledged."""
-
-    def __init__(self, c: Cluster) -> None:
-        super().__init__(daemon=True)
-        self.c = c
-        self.acked: list[int] = []
-        self.refused: list[float] = []  # monotonic times of failed attempts
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        n = 0
-        conn = None
-        while not self.stop.is_set():
-            n += 1
-            try:
-                if conn is None:
-                    conn = self.c.connect()
-                conn.execute("INSERT INTO ha_rows (n) VALUES (%s)", (n,))
-                self.acked.append(n)
-            except psycopg.Error:
-                self.refused.append(time.monotonic())
-                if conn is not None:
-                    conn.close()
-                conn = None
-                time.sleep(0.1)
-            else:
-                time.sleep(0.02)
-        if conn is not None:
-            conn.close()
-
-
 def test_failover_loses_no_acknowledged_commit(cluster):
     with cluster.connect() as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS ha_rows (n int PRIMARY KEY)")
     old = cluster.leader()
-    writer = Writer(cluster)
+    writer = Writer(cluster, cluster.multi_host_url())
     writer.start()
     wait_for(lambda: len(writer.acked) > 50, "the writer's first commits")
     killed_at = time.monotonic()
