@@ -32,6 +32,7 @@ from tests.conftest import EnvFile, base_environment
 from tests.pgstead_run import ROOT, apply, dry
 
 DATABASE = "monapp"
+EXTRA_DATABASE = "monreports"
 OWNER, WRITER = "mon_owner", "mon_rw"
 WRITER_LIMIT = 10
 BACKUPS = Path("/var/backups/pgstead-status-test")
@@ -150,6 +151,47 @@ def test_exporter_metrics_have_pg_up_database_sizes_and_statements(monitored):
     assert statements, text[-2000:]
     assert "SCRAM-SHA-256" not in sql(monitored.env.port,
                                       "SELECT string_agg(query, ' ') FROM pg_stat_statements")
+
+
+def statements_installed(port: int, database: str) -> bool:
+    return sql(port, "SELECT count(*) FROM pg_extension WHERE extname = 'pg_stat_statements'",
+               dbname=database) == "1"
+
+
+def test_pg_stat_statements_in_postgres_and_every_declared_database(monitored):
+    for database in ("postgres", DATABASE):
+        assert statements_installed(monitored.env.port, database), database
+    # Its views keep the extension's privileges: the readwrite user reads its own statements
+    # through its USAGE on the locked public schema, and got no write privilege on them.
+    with monitored.direct(WRITER) as conn:
+        conn.execute("SELECT count(*) FROM public.orders")
+        texts = [row[0] for row in conn.execute("SELECT query FROM pg_stat_statements")]
+        assert any("public.orders" in q for q in texts)
+        writable = conn.execute(
+            "SELECT has_table_privilege('public.pg_stat_statements', 'INSERT, UPDATE, DELETE')"
+        ).fetchone()[0]
+        assert writable is False
+    # public stays closed to PUBLIC (hardening's public_schema_usage).
+    assert sql(monitored.env.port, "SELECT has_schema_privilege('public', 'public', 'USAGE')",
+               dbname=DATABASE) == "f"
+
+
+def test_a_new_database_gets_pg_stat_statements_as_planned(monitored):
+    data = monitored.env.data
+    data["databases"].append({"name": EXTRA_DATABASE, "owner": OWNER})
+    monitored.env.write()
+    try:
+        planned = dry(monitored.env.path, monitored.env.state_dir,
+                      extra_env=monitored.secrets_env)
+        assert planned.failed == [], planned.stderr[-3000:]
+        assert f"{EXTRA_DATABASE}: create extension pg_stat_statements" in planned.stderr
+        applied = monitored.apply()
+        assert applied.changed == planned.changed
+        assert statements_installed(monitored.env.port, EXTRA_DATABASE)
+        assert monitored.apply().changed == []
+    finally:
+        data["databases"].pop()
+        monitored.env.write()
 
 
 def test_exporter_listens_on_localhost_only(monitored):
