@@ -12,6 +12,7 @@ from pgstead.pki.bcrypt_hash import bcrypt_hash
 from pgstead.render.daemon import DaemonSpec
 from pgstead.render.exporter import (
     MONITOR_ROLE,
+    WEB_USER,
     data_source,
     exporter_argv,
     exporter_paths,
@@ -22,9 +23,8 @@ from pgstead.render.exporter import (
 from pgstead.server.select import server_for
 from roles.tls import host_certificate
 
-# The basic auth user of an exporter on a declared address; its password is generated in the
+# The password of the exporter's basic auth user (WEB_USER) on a declared address, in the
 # controller's state directory (secrets/exporter-web.password), for Prometheus' scrape config.
-WEB_USER = "prometheus"
 WEB_PASSWORD_NAME = "exporter-web"
 
 

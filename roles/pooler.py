@@ -2,17 +2,12 @@
 
 from pyinfra.api import deploy
 
-from pgstead.config.budget import pooled_users, pools
+from pgstead.config.budget import pooled_users
 from pgstead.config.model import Environment
-from pgstead.desired.settings import TLS_FILES
+from pgstead.desired.pooler import pgbouncer_config
 from pgstead.operations import pooler as pooler_ops
 from pgstead.render.daemon import DaemonSpec
-from pgstead.render.pgbouncer import (
-    ClientTls,
-    client_sslmode,
-    pgbouncer_paths,
-    render_pgbouncer_ini,
-)
+from pgstead.render.pgbouncer import pgbouncer_paths
 from pgstead.server.select import server_for
 
 
@@ -24,23 +19,11 @@ def pgbouncer_spec(env: Environment) -> DaemonSpec:
                       log=paths.log, reloads=True, notify=True, restart_on=listen)
 
 
-def pgbouncer_config(env: Environment) -> str:
-    server = server_for(env)
-    tls = None
-    if env.tls.enabled:
-        base = server.config_dir
-        tls = ClientTls(sslmode=client_sslmode(env.tls.enabled, env.tls.require),
-                        cert=f"{base}/{TLS_FILES['cert']}", key=f"{base}/{TLS_FILES['key']}",
-                        ca=f"{base}/{TLS_FILES['ca']}", min_protocol=env.tls.min_protocol)
-    return render_pgbouncer_ini(env_name=env.name, source=env.source.name, pooler=env.pooler,
-                                pools=pools(env), server_port=server.socket_port,
-                                paths=pgbouncer_paths(env.name), tls=tls)
-
-
 @deploy("Connection pooler")
 def pooler(env: Environment) -> None:
     if not env.pooler.enabled:
         return
+    server = server_for(env)
     pooler_ops.pgbouncer(name=f"pgbouncer on port {env.pooler.port}", spec=pgbouncer_spec(env),
-                         paths=pgbouncer_paths(env.name), config=pgbouncer_config(env),
-                         server=server_for(env), users=pooled_users(env))
+                         paths=pgbouncer_paths(env.name), config=pgbouncer_config(env, server),
+                         server=server, users=pooled_users(env))
