@@ -90,11 +90,15 @@ def _host_programs(state: SupervisedState) -> list[Change]:
     if not state.boot_links:
         out.append((f"{script} starts at boot",
                     StringCommand("update-rc.d", QuoteString(script), "defaults")))
-    for old in state.old_init_scripts:
-        out.append((f"{old}: an older release's init script, replaced by {script}",
-                    StringCommand("rm", "-f", QuoteString(f"/etc/init.d/{old}"), "&&",
-                                  "update-rc.d", QuoteString(old), "remove")))
-    return out
+    return out + _old_init_scripts(state)
+
+
+def _old_init_scripts(state: SupervisedState) -> list[Change]:
+    """An older release's init script (pgstead-ha, installed with or without systemd): gone."""
+    return [(f"{old}: an older release's init script, replaced by pgstead-daemons",
+             StringCommand("rm", "-f", QuoteString(f"/etc/init.d/{old}"), "&&",
+                           "update-rc.d", QuoteString(old), "remove"))
+            for old in state.old_init_scripts]
 
 
 def _unit(spec: DaemonSpec, state: SupervisedState) -> list[Change]:
@@ -110,7 +114,7 @@ def _unit(spec: DaemonSpec, state: SupervisedState) -> list[Change]:
     if state.supervised or state.record is not None:
         out.append(("leave pgstead-supervise (its systemd unit runs it now)",
                     _supervise("remove", spec.name, str(spec.stop_seconds))))
-    return out
+    return out + _old_init_scripts(state)
 
 
 def _run(spec: DaemonSpec, state: SupervisedState) -> list[Change]:
