@@ -23,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Context, Decimal, InvalidOperation
+from json.encoder import c_make_encoder, encode_basestring
+from json.scanner import c_make_scanner
 
 from pgstead.importer.target import TargetColumn
 
@@ -294,14 +296,44 @@ def _json_number(text: str) -> _JsonNumber:
     return _JsonNumber(decimal_text(Decimal(text)))
 
 
-_JSONB = json.JSONDecoder(object_pairs_hook=_jsonb_object, parse_float=_plain_only,
-                          parse_constant=_no_constant).decode
-_JSONB_SLOW = json.JSONDecoder(object_pairs_hook=_jsonb_object, parse_float=_json_number,
-                               parse_constant=_no_constant).decode
-_JSON = json.JSONDecoder(parse_constant=_no_constant).decode
-# jsonb_out's layout; built once (json.dumps with options builds an encoder per call).
-_JSONB_OUT = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": "),
-                              check_circular=False).encode
+def _scanner(**hooks: object) -> Callable[[str], object]:
+    """A JSON parser calling the C scanner directly (json.loads adds two Python calls and two
+    regex matches per value); whitespace around the value and errors go the usual way."""
+    decoder = json.JSONDecoder(**hooks)
+    scan = c_make_scanner(decoder) if c_make_scanner is not None else None
+
+    def parse(text: str) -> object:
+        if scan is not None:
+            try:
+                value, end = scan(text, 0)
+            except StopIteration:
+                pass
+            else:
+                if end == len(text):
+                    return value
+        return decoder.decode(text)
+    return parse
+
+
+_JSONB = _scanner(object_pairs_hook=_jsonb_object, parse_float=_plain_only,
+                  parse_constant=_no_constant)
+_JSONB_SLOW = _scanner(object_pairs_hook=_jsonb_object, parse_float=_json_number,
+                       parse_constant=_no_constant)
+_JSON = _scanner(parse_constant=_no_constant)
+
+
+def _encoder() -> Callable[[object], str]:
+    """jsonb_out's layout, from an encoder built once: JSONEncoder.encode builds its C
+    encoder anew on every call."""
+    if c_make_encoder is None:
+        return json.JSONEncoder(ensure_ascii=False, separators=(", ", ": "),
+                                check_circular=False).encode
+    encode = c_make_encoder(None, None, encode_basestring, None, ": ", ", ", False, False,
+                            True)
+    return lambda value: "".join(encode(value, 0))
+
+
+_JSONB_OUT = _encoder()
 
 
 def _jsonb_out_slow(value: object) -> str:
