@@ -12,9 +12,8 @@ import sqlite3
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import nullcontext
+from contextlib import ExitStack
 from dataclasses import dataclass
-from hashlib import md5
 from pathlib import Path
 
 import psycopg
@@ -24,9 +23,13 @@ from psycopg.copy import QueuedLibpqWriter
 from pgstead.importer import source as src
 from pgstead.importer import target as tgt
 from pgstead.importer.checksum import (
+    LINES_CHECKSUM,
+    LINES_TABLE,
     Checksum,
     line_hash,
+    lines_escaped,
     new_salt,
+    new_seed,
     row_hash_sql,
     table_checksum,
     value_text,
@@ -64,9 +67,11 @@ class ImportOptions:
     create_schema: bool = False
 
 
-def import_sqlite(conn: psycopg.Connection, options: ImportOptions,
+def import_sqlite(conn: psycopg.Connection, lines: psycopg.Connection, options: ImportOptions,
                   progress: Progress | None = None) -> ImportReport:
     """Import options.sqlite through `conn` (not in autocommit); commit unless a dry run.
+    `lines` is a second connection to the same database, through which the server sums the
+    source side of the checksum (checksum.py); it writes nothing lasting.
 
     Raises ImportRefused (target rolled back) when the import cannot go ahead or its proof
     fails. A dry run with values that cannot convert returns a report listing them.
@@ -77,7 +82,7 @@ def import_sqlite(conn: psycopg.Connection, options: ImportOptions,
     with sqlite_snapshot(options.sqlite) as snapshot:
         db = sqlite3.connect(snapshot.path)
         try:
-            _transaction(conn, db, options, progress, report)
+            _transaction(conn, lines, db, options, progress, report)
         except psycopg.Error as error:
             conn.rollback()
             raise ImportRefused(f"the server refused: {_diagnosis(error)}") from None
@@ -86,6 +91,7 @@ def import_sqlite(conn: psycopg.Connection, options: ImportOptions,
             raise
         finally:
             db.close()
+            lines.rollback()
         report.source_changed = snapshot.source_changed()
     report.seconds = time.monotonic() - started
     return report
@@ -109,8 +115,8 @@ def select_tables(tables: dict[str, src.SourceTable], only: tuple[str, ...],
     return chosen, left
 
 
-def _transaction(conn: psycopg.Connection, db: sqlite3.Connection, options: ImportOptions,
-                 progress: Progress, report: ImportReport) -> None:
+def _transaction(conn: psycopg.Connection, lines: psycopg.Connection, db: sqlite3.Connection,
+                 options: ImportOptions, progress: Progress, report: ImportReport) -> None:
     source_tables = src.read_tables(db)
     chosen, report.excluded = select_tables(source_tables, options.tables, options.exclude)
     if not chosen:
@@ -118,6 +124,9 @@ def _transaction(conn: psycopg.Connection, db: sqlite3.Connection, options: Impo
     # The whole import is one transaction from here.
     for setting in _RENDERING:
         conn.execute(setting)
+    lines.execute("SET LOCAL client_encoding = 'UTF8'")
+    lines.execute(sql.SQL("CREATE TEMPORARY TABLE {} (line text) ON COMMIT DROP").format(
+        sql.Identifier(LINES_TABLE)))
     targets = tgt.read_tables(conn)
     if options.create_schema:
         from pgstead.importer.create_schema import create_tables
@@ -140,17 +149,18 @@ def _transaction(conn: psycopg.Connection, db: sqlite3.Connection, options: Impo
     reattach = _loosen(conn, off, [(t, fk) for t, fk in loose if t.qualified not in owned])
 
     sums: list[Checksum] = []
-    salt = new_salt()
-    progress.started(sum(src.count_rows(db, p.source.name) for p in plans))
+    salt, seed = new_salt(), new_seed()
+    counts = {p.source.name: src.count_rows(db, p.source.name) for p in plans}
+    progress.started(sum(counts.values()))
     with conn.cursor() as cur:
         for plan in plans:
             table = TableReport(plan.source.name, plan.label, conversions=_conversions(plan),
                                 left_to_defaults=list(plan.left_to_defaults))
             write = not report.failures  # after a failed value (dry run), convert only
-            progress.table_started(plan.label, src.count_rows(db, plan.source.name))
+            progress.table_started(plan.label, counts[plan.source.name])
             begun = time.monotonic()
-            sums.append(_load(cur, db, plan, write, options.dry_run, report, progress,
-                              salt))
+            sums.append(_load(cur, lines, db, plan, write, options.dry_run, report,
+                              progress, seed))
             table.rows = sums[-1].rows
             table.checksum = sums[-1].hex
             table.load_seconds = time.monotonic() - begun
@@ -165,7 +175,7 @@ def _transaction(conn: psycopg.Connection, db: sqlite3.Connection, options: Impo
         cur.execute("SET CONSTRAINTS ALL IMMEDIATE")  # deferred checks fire now, not at commit
         for plan, table, expected in zip(plans, report.tables, sums, strict=True):
             begun = time.monotonic() - key_seconds.get(plan.target.qualified, 0.0)
-            _prove(cur, db, plan, expected, salt)
+            _prove(cur, db, plan, expected, seed, salt)
             table.foreign_keys = _foreign_key_checks(plan, reattach, loose)
             table.verify_seconds = time.monotonic() - begun
         # Last, once everything is proved: setval is not undone by a rollback.
@@ -304,10 +314,11 @@ def _failure(plan: TablePlan, row: tuple, number: int) -> ValueFailure:
     raise AssertionError("a row failed without a failing value")
 
 
-def _load(cur: psycopg.Cursor, db: sqlite3.Connection, plan: TablePlan, write: bool,
-          collect: bool, report: ImportReport, progress: Progress, salt: str) -> Checksum:
-    """COPY the table's converted rows (when `write`) and sum their checksum: the lines
-    written are the lines hashed."""
+def _load(cur: psycopg.Cursor, lines: psycopg.Connection, db: sqlite3.Connection,
+          plan: TablePlan, write: bool, collect: bool, report: ImportReport,
+          progress: Progress, seed: int) -> Checksum:
+    """COPY the table's converted rows (when `write`) into the target and, the same lines,
+    into the lines table, where the server sums the source side of the checksum."""
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(*plan.target.qualified),
         sql.SQL(", ").join(sql.Identifier(c.target.name) for c in plan.columns))
@@ -320,29 +331,36 @@ def _load(cur: psycopg.Cursor, db: sqlite3.Connection, plan: TablePlan, write: b
         if len(report.failures) < MAX_FAILURES_SHOWN:
             report.failures.append(failure)
 
-    salted, from_bytes = salt.encode(), int.from_bytes
-    rows, total, shown = 0, 0, 0
+    rows, shown = 0, 0
     try:
-        # A writer thread sends the data while this one converts the next batch.
-        with cur.copy(statement, writer=QueuedLibpqWriter(cur)) if write \
-                else nullcontext() as copy:
-            for number, lines in source_lines(db, plan, failed):
-                data = ("\n".join(lines) + "\n").encode() if lines else b""
-                encoded = data.split(b"\n")
-                encoded.pop()
-                # line_hash, inlined: the hot loop
-                total += sum([from_bytes(md5(salted + line).digest()[:8], "big", signed=True)
-                              for line in encoded])
-                rows += len(encoded)
-                if copy is not None and not report.failures:  # a dry run stops writing
+        with ExitStack() as stack, lines.cursor() as tally:
+            if write:
+                # Writer threads send the data while this one converts the next batch.
+                copy = stack.enter_context(cur.copy(statement, writer=QueuedLibpqWriter(cur)))
+                copy_lines = stack.enter_context(tally.copy(
+                    sql.SQL("COPY {} FROM STDIN").format(sql.Identifier(LINES_TABLE)),
+                    writer=QueuedLibpqWriter(tally)))
+            for number, batch in source_lines(db, plan, failed):
+                rows += len(batch)
+                if write and batch and not report.failures:  # a dry run stops writing
+                    data = ("\n".join(batch) + "\n").encode()
                     copy.write(data)
+                    copy_lines.write(lines_escaped(data))
                 if number // EVERY > shown:
                     shown = number // EVERY
                     progress.rows_done(plan.label, number)
+            stack.close()  # both COPYs end here
+            if not write or report.failures:
+                return Checksum(rows)
+            counted, total = tally.execute(LINES_CHECKSUM, (seed,)).fetchone()
+            tally.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(LINES_TABLE)))
     except psycopg.Error as error:
         raise ImportRefused(f"{plan.label}: the server refused a row: "
                             f"{_diagnosis(error)}") from None
-    return Checksum(rows, total)
+    if counted != rows:
+        raise ImportRefused(f"{plan.label}: {rows} rows converted, {counted} reached the "
+                            "lines table")
+    return Checksum(counted, int(total))
 
 
 def _diagnosis(error: psycopg.Error) -> str:
@@ -356,11 +374,11 @@ def _columns(plan: TablePlan) -> list[tuple[str, object]]:
 
 
 def _prove(cur: psycopg.Cursor, db: sqlite3.Connection, plan: TablePlan,
-           expected: Checksum, salt: str) -> None:
+           expected: Checksum, seed: int, salt: str) -> None:
     """The server sums the checksum of what it stored (no row comes back); only when it
     differs are rows read back, to say where."""
     rows, total = cur.execute(table_checksum(plan.target.qualified, _columns(plan)),
-                              (salt,)).fetchone()
+                              (seed,)).fetchone()
     found = Checksum(rows, int(total))
     if (found.rows, found.total) == (expected.rows, expected.total):
         return
