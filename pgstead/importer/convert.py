@@ -30,7 +30,6 @@ from pgstead.importer.target import TargetColumn
 
 Converter = Callable[[object], object]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 _TRUE = frozenset({"t", "true", "1", "y", "yes", "on"})
 _FALSE = frozenset({"f", "false", "0", "n", "no", "off"})
 _INT_RANGE = {"int2": 2**15, "int4": 2**31, "int8": 2**63}
