@@ -333,7 +333,7 @@ def _load(cur: psycopg.Cursor, lines: psycopg.Connection, db: sqlite3.Connection
 
     rows, shown = 0, 0
     try:
-        with ExitStack() as stack, lines.cursor() as tally:
+        with lines.cursor() as tally, ExitStack() as stack:  # the COPYs end first
             if write:
                 # Writer threads send the data while this one converts the next batch.
                 copy = stack.enter_context(cur.copy(statement, writer=QueuedLibpqWriter(cur)))
