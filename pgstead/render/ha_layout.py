@@ -5,6 +5,7 @@ for compose)."""
 from __future__ import annotations
 
 PATRONI_CONFIG = "/etc/patroni/pgstead.yml"
+PATRONI_NAMESPACE = "/pgstead/"
 # PostgreSQL's TLS files and Patroni's member certificate (REST API, etcd client).
 PATRONI_DIR = "/etc/patroni/pgstead"
 ETCD_DIR = "/etc/pgstead/etcd"
@@ -14,6 +15,8 @@ ETCD_DATA = "/var/lib/etcd/pgstead"
 ETCD_PACKAGE_DATA = "/var/lib/etcd/default"
 HOST_PROGRAM = "/usr/local/sbin/pgstead-patroni"
 SUPERVISOR = "/usr/local/sbin/pgstead-supervise"
+# Where it records what it started, for `pgstead-supervise boot`.
+SUPERVISOR_RECORDS = "/etc/pgstead/supervise"
 API_PORT = 8008
 ETCD_CLIENT_PORT = 2379
 ETCD_PEER_PORT = 2380
@@ -23,6 +26,12 @@ API_USER = "patroni"
 MEMBER_CERT = "member.crt"
 MEMBER_KEY = "member.key"
 CA_CERT = "ca.crt"
+
+
+def members_prefix(scope: str) -> str:
+    """The etcd key prefix under which each Patroni member of `scope` keeps its member key
+    (Patroni's namespace, as render/patroni.py sets it)."""
+    return f"{PATRONI_NAMESPACE}{scope}/members/"
 
 
 def data_directory(version: int, scope: str) -> str:
