@@ -30,7 +30,9 @@ HAPROXY_CA = f"{HAPROXY_DIR}/ca.crt"
 
 def render_balancer_config(env: Environment) -> str:
     assert env.ha is not None
-    backends = [Backend(m.name, m.address, env.postgres.port, API_PORT) for m in members()]
+    pooler = env.pooler.port if env.pooler.enabled else None
+    backends = [Backend(m.name, m.address, env.postgres.port, API_PORT, pooler)
+                for m in members()]
     return render_haproxy_config(env.ha.scope or env.name, env.ha.endpoints, backends,
                                  HAPROXY_CA)
 

@@ -116,3 +116,16 @@ def test_the_state_comes_from_the_host_data():
     found = inventory_hosts([FakeHost("db1", {"ssh_hostname": "10.0.0.1"}),
                              FakeHost("db2", {"ssh_hostname": "10.0.0.2", "state": "absent"})])
     assert [(h.name, h.absent) for h in found] == [("db1", False), ("db2", True)]
+
+
+def test_a_pooler_in_a_cluster_must_listen_where_haproxy_reaches_it(tmp_path):
+    base = ("name: prod\npostgres:\n  listen_addresses: ['*']\nha: {}\n"
+            "pooler:\n  enabled: true\n")
+    assert _problems(tmp_path, base, THREE) == []
+    problems = _problems(tmp_path, base + "  listen_addresses: [localhost]\n", THREE)
+    assert len(problems) == 1 and problems[0].startswith("7: pooler.listen_addresses: "
+                                                         "pgbouncer would listen on localhost")
+    # pgbouncer's port cannot be one of HAProxy's.
+    problems = _problems(tmp_path, base + "  port: 5002\n", THREE)
+    assert problems == ["4: ha: direct_port 5002 is already pgbouncer's port (pooler.port) on "
+                        "every member: choose another port"]
