@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Iterator
 
 import psycopg
@@ -40,6 +42,15 @@ def cluster(tmp_path_factory) -> Iterator[Cluster]:
         wait_for(lambda: len(running(c)) == 4, "four members running under Patroni",
                  timeout=300)
         yield c
+
+
+def per_host(found: set[tuple[str, str]]) -> dict[str, Counter]:
+    """host -> how many changed operations of each kind (a name without its member part)."""
+    out: dict[str, Counter] = {}
+    for op, h in found:
+        kind = re.sub(r" (of|member) db[0-9].*$", r" \1", op)
+        out.setdefault(h, Counter())[kind] += 1
+    return out
 
 
 def mark_absent(c: Cluster, name: str | None) -> None:
@@ -107,15 +118,17 @@ def test_a_dry_run_names_the_removal_and_the_apply_does_exactly_that(cluster):
     planned = changes(dry)
     applied = cluster.run()
     assert_ok(applied, "apply of the removal")
-    assert changes(applied) == planned
+    # pyinfra names an operation after the first host that planned it ("Patroni config of
+    # db2" on every member): compare what changed on each host, not those names.
+    assert per_host(changes(applied)) == per_host(planned)
     on_db4 = [op for op, h in planned if h == "db4"]
     assert sum("stopped for good" in op for op in on_db4) == 2, on_db4  # HAProxy, Patroni
     # The others rewrite their Patroni files and HAProxy configs without db4 (db4 ran no
     # etcd member and deleted its own Patroni key: etcd has nothing more to forget).
     for name in ("db1", "db2", "db3"):
-        assert (f"Patroni | Patroni config of {name}", name) in planned, planned
-        assert ("Endpoints (HAProxy) | HAProxy config and the CA its checks trust",
-                name) in planned, planned
+        assert per_host(planned)[name]["Patroni | Patroni config of"] == 1, planned
+        assert per_host(planned)[name]["Endpoints (HAProxy) | HAProxy config and the CA its "
+                                       "checks trust"] == 1, planned
 
 
 def test_the_removed_member_is_stopped_with_its_data_left(cluster):
