@@ -32,7 +32,12 @@ POOLER_PORT = 6432
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory) -> Iterator[Cluster]:
     directory = tmp_path_factory.mktemp("ha-pooler")
-    with ha_cluster(directory, NAMES, name="hapool") as c:
+    # SYS_PTRACE: the pooler's start-stop-daemon supervision recognises its pgbouncer by
+    # readlink /proc/PID/exe, which root cannot read for another user's process without it
+    # (Docker drops it; a VM's root has it). Without it every apply after the first tries to
+    # start pgbouncer again and fails. Drop this once pgbouncer runs under pgstead-supervise
+    # (branch supervise), whose status needs no such read.
+    with ha_cluster(directory, NAMES, name="hapool", caps=("SYS_PTRACE",)) as c:
         data = c.data
         data["pooler"] = {"enabled": True, "port": POOLER_PORT}
         c.write(data)
