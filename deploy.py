@@ -18,6 +18,7 @@ from roles.environment import deployed_environment  # noqa: E402
 from roles.ha import consensus, patroni  # noqa: E402
 from roles.hardening import hardening  # noqa: E402
 from roles.install import install  # noqa: E402
+from roles.members import leaving, removed_member  # noqa: E402
 from roles.monitoring import monitoring  # noqa: E402
 from roles.pooler import pooler  # noqa: E402
 from roles.settings import settings  # noqa: E402
@@ -25,17 +26,21 @@ from roles.tls import tls  # noqa: E402
 
 env = deployed_environment()
 
-install(env)
-compose(env)
-cluster(env)
-consensus(env)
-hardening(env)
-tls(env)
-patroni(env)
-endpoints(env)
-virtual_address(env)
-settings(env)
-access(env)
-pooler(env)
-monitoring(env)
-backups(env)
+if leaving():
+    # A member marked state: absent: stopped and removed, before any other host changes.
+    removed_member(env)
+else:
+    install(env)
+    compose(env)
+    cluster(env)
+    consensus(env)
+    hardening(env)
+    tls(env)
+    patroni(env)
+    endpoints(env)
+    virtual_address(env)
+    settings(env)
+    access(env)
+    pooler(env)
+    monitoring(env)
+    backups(env)

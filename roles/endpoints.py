@@ -31,9 +31,28 @@ HAPROXY_CA = f"{HAPROXY_DIR}/ca.crt"
 
 def render_balancer_config(env: Environment) -> str:
     assert env.ha is not None
-    backends = [Backend(m.name, m.address, env.postgres.port, API_PORT) for m in members()]
+    pooler = env.pooler.port if env.pooler.enabled else None
+    backends = [Backend(m.name, m.address, env.postgres.port, API_PORT, pooler)
+                for m in members()]
     return render_haproxy_config(env.ha.scope or env.name, env.ha.endpoints, backends,
                                  HAPROXY_CA)
+
+
+def haproxy_spec(config_digest: str) -> DaemonSpec:
+    # -W: master-worker, so USR2 reloads without dropping what the old workers carry.
+    return DaemonSpec(name="haproxy", argv=("/usr/sbin/haproxy", "-W", "-db", "-f", HAPROXY_CONFIG),
+                      user="haproxy", description="HAProxy for pgstead's Patroni cluster",
+                      config_digest=config_digest, reload_signal="USR2",
+                      after=(unit_name("patroni"),))
+
+
+def keepalived_spec(config_digest: str) -> DaemonSpec:
+    # keepalived re-reads its config on SIGHUP, keeping the address where it is if it may.
+    return DaemonSpec(name="keepalived", argv=("/usr/sbin/keepalived", "--dont-fork",
+                                               "--log-console", "--use-file", KEEPALIVED_CONFIG),
+                      user="root", description="keepalived for pgstead's virtual address",
+                      config_digest=config_digest, reload_signal="HUP",
+                      after=(unit_name("patroni"),))
 
 
 @deploy("Endpoints (HAProxy)")
@@ -56,12 +75,8 @@ def endpoints(env: Environment) -> None:
         File(HAPROXY_CA, ca, "root", "haproxy", "644"),
         File(HAPROXY_CONFIG, config, "root", "haproxy", "640"),
     ])
-    # -W: master-worker, so USR2 reloads without dropping what the old workers carry.
-    daemon_ops.supervised(name="HAProxy serves the leader and read ports", spec=DaemonSpec(
-        name="haproxy", argv=("/usr/sbin/haproxy", "-W", "-db", "-f", HAPROXY_CONFIG),
-        user="haproxy", description="HAProxy for pgstead's Patroni cluster",
-        config_digest=_digest(config, ca), reload_signal="USR2",
-        after=(unit_name("patroni"),)))
+    daemon_ops.supervised(name="HAProxy serves the leader and read ports",
+                          spec=haproxy_spec(_digest(config, ca)))
 
 
 def render_vip_config(env: Environment, me_name: str, me_address: str) -> str:
@@ -87,9 +102,5 @@ def virtual_address(env: Environment) -> None:
         Directory(KEEPALIVED_DIR, "root", "root", "700"),
         File(KEEPALIVED_CONFIG, config, "root", "root", "600"),
     ])
-    # keepalived re-reads its config on SIGHUP, keeping the address where it is if it may.
-    daemon_ops.supervised(name=f"keepalived keeps {env.ha.vip} on the leader", spec=DaemonSpec(
-        name="keepalived", argv=("/usr/sbin/keepalived", "--dont-fork", "--log-console",
-                                 "--use-file", KEEPALIVED_CONFIG),
-        user="root", description="keepalived for pgstead's virtual address",
-        config_digest=_digest(config), reload_signal="HUP", after=(unit_name("patroni"),)))
+    daemon_ops.supervised(name=f"keepalived keeps {env.ha.vip} on the leader",
+                          spec=keepalived_spec(_digest(config)))

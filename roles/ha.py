@@ -14,7 +14,7 @@ from pyinfra import host, inventory
 from pyinfra.api import deploy
 
 from pgstead import PROJECT_ROOT
-from pgstead.config.members import Member, inventory_hosts
+from pgstead.config.members import Member, inventory_hosts, present
 from pgstead.config.model import Environment, HbaRule
 from pgstead.config.secrets import resolve_password
 from pgstead.desired.ha import dcs_members, dynamic_configuration, split_settings
@@ -24,7 +24,9 @@ from pgstead.facts.cluster import Resources
 from pgstead.live.host import HostResources
 from pgstead.operations import daemon as daemon_ops
 from pgstead.operations import ha as ha_ops
+from pgstead.operations import members as member_ops
 from pgstead.operations.files import Directory, File, managed_files
+from pgstead.operations.members import etcdctl
 from pgstead.pki import ensure_ca, ensure_server_cert
 from pgstead.pki.locations import pki_dir
 from pgstead.pki.sans import LOCALHOST_SANS
@@ -43,6 +45,7 @@ from pgstead.render.ha_layout import (
     PATRONI_DIR,
     REPLICATION_USER,
     REWIND_USER,
+    members_prefix,
 )
 from pgstead.render.patroni import PatroniSecrets, render_patroni_config
 from pgstead.render.pg_hba import render_pg_hba
@@ -55,13 +58,28 @@ PATRONI_STOP_SECONDS = 600
 
 
 def members() -> list[Member]:
-    """Every host of the inventory, in inventory order: the cluster's members."""
-    return [h.member for h in inventory_hosts(list(inventory))]
+    """Every host of the inventory not marked `state: absent`, in inventory order: the
+    cluster's members."""
+    return [h.member for h in present(inventory_hosts(list(inventory)))]
+
+
+def departing() -> list[Member]:
+    """The hosts marked `state: absent`: members being removed (roles/members.py)."""
+    return [h.member for h in inventory_hosts(list(inventory)) if h.absent]
 
 
 def etcd_members(env: Environment) -> list[Member]:
+    """The members that run etcd and stay."""
     assert env.ha is not None
     return list(dcs_members(env.ha, members()))
+
+
+def etcd_formation(env: Environment) -> list[Member]:
+    """The etcd members the cluster was formed with, departing ones included: etcd reads
+    `initial-cluster` only when it creates its data directory, so a member's removal must not
+    change (and so restart) the etcd of every member that stays."""
+    assert env.ha is not None
+    return list(dcs_members(env.ha, [h.member for h in inventory_hosts(list(inventory))]))
 
 
 # Each member's desired settings depend on its own memory and CPUs; they are read once per
@@ -73,7 +91,10 @@ def split_for(env: Environment, server: Server) -> tuple[dict[str, str], dict[st
     """(cluster-wide, this member's own) parameters, split over every member's desired
     settings (pgstead.desired.ha.split_settings)."""
     by_member = {}
+    staying = {m.name for m in members()}
     for h in inventory:
+        if h.name not in staying:
+            continue
         if h.name not in _resources:
             _resources[h.name] = h.get_fact(Resources)
         by_member[h.name] = desired_settings(env, _resources[h.name], server.config_dir)
@@ -142,7 +163,7 @@ def consensus(env: Environment) -> None:
     etcd = etcd_members(env)
     if me in etcd:
         ha_ops.package_etcd_removed(name="Debian's throw-away etcd member removed")
-        config = render_etcd_config(me, etcd, server.patroni.scope)
+        config = render_etcd_config(me, etcd_formation(env), server.patroni.scope)
         managed_files(name=f"etcd member {me.name}: config and certificates", entries=[
             Directory(ETCD_DIR, "etcd", "etcd", "700"),
             *_tls_entries(ETCD_DIR, "etcd", ca, cert, key),
@@ -153,6 +174,17 @@ def consensus(env: Environment) -> None:
             _digest(config, ca, cert, key)))
     ha_ops.etcd_healthy(name="etcd answers with a quorum", cert_dir=PATRONI_DIR,
                         endpoints=[client_url(m) for m in etcd])
+    gone = departing()
+    if gone and me == members()[0]:
+        # Once, from the first member that stays, after the departing hosts stopped
+        # (roles/members.py runs before every other role).
+        unreached = [m.name for m in gone if m.name not in
+                     {h.name for h in host.state.active_hosts}]
+        member_ops.members_forgotten(
+            name=f"etcd forgets {', '.join(m.name for m in gone)}",
+            departing=[m.name for m in gone], keys_of=unreached,
+            etcdctl_base=etcdctl(PATRONI_DIR, [client_url(m) for m in etcd]),
+            members_prefix=members_prefix(server.patroni.scope))
 
 
 def _secret(env: Environment, user: str) -> str:

@@ -3,6 +3,7 @@
 from pyinfra import host, inventory, logger
 from pyinfra.api import deploy
 
+from pgstead.config.members import ABSENT, member_state
 from pgstead.config.model import Environment
 from pgstead.desired import hardening
 from pgstead.desired.endpoints import endpoint_sans
@@ -31,7 +32,8 @@ def _host_sans(env: Environment) -> list[str]:
         return server_sans(LOCAL_HOST, None, [], [*LOCALHOST_SANS, *env.tls.server_names])
     address = host.data.get("ssh_hostname") or host.name
     # With ha, the endpoints' addresses too: HAProxy passes TLS through to any member.
-    members = [(h.name, member_address(h.data, h.name)) for h in inventory]
+    members = [(h.name, member_address(h.data, h.name)) for h in inventory
+               if member_state(h.data) != ABSENT]
     return server_sans(host.name, address, env.postgres.listen_addresses,
                        [*env.tls.server_names, *endpoint_sans(env, members)])
 

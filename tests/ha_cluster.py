@@ -143,10 +143,13 @@ def assert_ok(run: Run, what: str) -> None:
 
 @contextmanager
 def ha_cluster(directory: Path, names: list[str], *, image: str | None = None,
-               name: str = "hatest", **ha: object) -> Iterator[Cluster]:
-    """Start the hosts and write the inventory and environment; the caller applies."""
+               name: str = "hatest", caps: tuple[str, ...] = (),
+               **ha: object) -> Iterator[Cluster]:
+    """Start the hosts (with the extra capabilities `caps`) and write the inventory and
+    environment; the caller applies."""
     image = image or os.environ.get("PGSTEAD_HA_TEST_IMAGE") or HA_IMAGE
-    with fleet(directory, names, image=image, static=True, init=True, env=BOOT) as hosts:
+    with fleet(directory, names, image=image, static=True, init=True, env=BOOT,
+               caps=caps) as hosts:
         inventory = directory / f"{name}.py"
         hosts.write_inventory(inventory)
         env_path = directory / f"{name}.yml"

@@ -137,15 +137,16 @@ class Fleet:
         wait_for_ssh(self.key, h)
 
     def write_inventory(self, path: Path, names: list[str] | None = None,
-                        **data: object) -> Path:
-        """A pyinfra inventory .py for the fleet (or the named hosts), `data` on every host."""
+                        per_host: dict[str, dict] | None = None, **data: object) -> Path:
+        """A pyinfra inventory .py for the fleet (or the named hosts), `data` on every host and
+        `per_host[name]` on that one."""
         chosen = [h for h in self.hosts if names is None or h.name in names]
         rows = []
         for h in chosen:
             host_data = {
                 "ssh_hostname": h.address, "ssh_user": h.user, "ssh_key": str(self.key),
                 "ssh_known_hosts_file": "/dev/null", "ssh_strict_host_key_checking": "off",
-                **({"_sudo": True} if h.sudo else {}), **data,
+                **({"_sudo": True} if h.sudo else {}), **data, **(per_host or {}).get(h.name, {}),
             }
             rows.append(f"    ({h.name!r}, {host_data!r}),")
         path.write_text("hosts = [\n" + "\n".join(rows) + "\n]\n")

@@ -27,6 +27,7 @@ from pgstead.cli.env_formats import (
 from pgstead.cli.ha_connection import ha_variables
 from pgstead.cli.inventory_state import inventory_hosts_of
 from pgstead.config.load import load_environment
+from pgstead.config.members import present
 from pgstead.config.model import Environment
 from pgstead.render.compose import CONTAINER_PORT, SERVICE
 
@@ -118,6 +119,7 @@ def env(file: str, user_name: str, host: str | None, inventory: str | None,
         raise click.UsageError("--name and --namespace go with --format k8s-secret")
     hosts = inventory_hosts_of(inventory) if inventory else None
     environment = load_environment(file, hosts=hosts)
+    hosts = present(hosts) if hosts else None  # a member being removed serves nobody
     members = [h.address for h in hosts or ()]
     try:
         driver = driver.lower() if driver else None

@@ -24,11 +24,20 @@ def ha_variables(env: Environment, info: ConnectionInfo, members: Sequence[tuple
         raise ConnectionInfoError(f"{env.source} is an HA cluster: pass --inventory (its "
                                   "balancers) or --endpoint ADDRESS")
     ports = env.ha.endpoints
-    # HAProxy picks the member: no target_session_attrs, one host.
-    writes = replace(info, hosts=(where,), port=ports.leader_port, target_session_attrs=None)
+    pooled = info.direct_port is not None
+    # HAProxy picks the member: no target_session_attrs, one host. Through the pooler the
+    # leader and read ports reach the members' pgbouncer, and the direct port the leader's
+    # PostgreSQL itself (DIRECT_DATABASE_URL).
+    writes = replace(info, hosts=(where,), port=ports.leader_port, target_session_attrs=None,
+                     direct_port=ports.direct_port if pooled else None)
     reads = replace(writes, port=ports.read_port)
+    # libpq's target_session_attrs asks the server itself whether it takes writes: the
+    # multi-host URL goes to PostgreSQL's own port on every member, past any pooler.
+    multihost = replace(info, port=info.direct_port or info.port, direct_port=None,
+                        url_params=())
     out = writes.variables(show_secrets=show_secrets)
     urls = {"DATABASE_URL": out.pop("DATABASE_URL"),
+            **({"DIRECT_DATABASE_URL": out.pop("DIRECT_DATABASE_URL")} if pooled else {}),
             "DATABASE_URL_READONLY": reads.database_url(show_secrets=show_secrets),
-            "DATABASE_URL_MULTIHOST": info.database_url(show_secrets=show_secrets)}
+            "DATABASE_URL_MULTIHOST": multihost.database_url(show_secrets=show_secrets)}
     return {**urls, **out}

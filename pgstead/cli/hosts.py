@@ -17,6 +17,8 @@ from pyinfra.api.arguments import CONNECTOR_ARGUMENT_KEYS, pop_global_arguments
 from pyinfra.api.exceptions import ConnectError
 from pyinfra.context import ctx_state
 
+from pgstead.config.members import ABSENT, member_state
+
 LOCAL_INVENTORY = "@local"
 
 
@@ -46,7 +48,10 @@ class InventoryHosts:
 
     @property
     def names(self) -> list[str]:
-        return [host.name for host in self._state.inventory]
+        """The hosts to read, in inventory order; not those marked `state: absent` (members
+        being removed from a cluster: stopped, and no longer part of it)."""
+        return [host.name for host in self._state.inventory
+                if member_state(host.data) != ABSENT]
 
     def _host(self, name: str) -> Host:
         for host in self._state.inventory:

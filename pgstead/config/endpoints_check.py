@@ -12,7 +12,8 @@ from pgstead.config.raw import section, strings
 
 # Ports every member already listens on (Patroni's REST API, etcd's client and peer ports).
 MEMBER_PORTS = {8008: "Patroni's REST API", 2379: "etcd's client port", 2380: "etcd's peer port"}
-ENDPOINT_PORTS = (("leader_port", 5000), ("read_port", 5001), ("stats_port", 7000))
+ENDPOINT_PORTS = (("leader_port", 5000), ("read_port", 5001), ("stats_port", 7000),
+                  ("direct_port", 5002))
 
 
 def check_endpoints(document: dict, findings: Findings) -> None:
@@ -23,6 +24,11 @@ def check_endpoints(document: dict, findings: Findings) -> None:
     pg_port = section(document, "postgres").get("port", 5432)
     if isinstance(pg_port, int):
         taken[pg_port] = "PostgreSQL's port (postgres.port)"
+    pooler = document.get("pooler")
+    if isinstance(pooler, dict) and pooler.get("enabled") is not False:
+        pooler_port = pooler.get("port", 6432)
+        if isinstance(pooler_port, int):
+            taken.setdefault(pooler_port, "pgbouncer's port (pooler.port)")
     for key, default in ENDPOINT_PORTS:
         port = endpoints.get(key, default)
         if not isinstance(port, int) or isinstance(port, bool):

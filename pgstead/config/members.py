@@ -2,7 +2,9 @@
 
 The file never lists the members: they are the hosts of the inventory a deploy runs with (one
 inventory group). Each becomes one Patroni member named by its inventory name, reached by its
-peers on `ha_address` host data, else its ssh address, else its inventory name.
+peers on `ha_address` host data, else its ssh address, else its inventory name. A host whose
+data says `state: absent` is a member being removed: the deploy stops it and takes it out of
+Patroni and etcd, and every other member forgets it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from pgstead.postgres import units
 CLONE_WAL_SENDERS = 2
 # Patroni's own default when the file sets neither (postgresql/config.py, CMDLINE_OPTIONS).
 PATRONI_DEFAULTS = {"max_wal_senders": 10, "max_replication_slots": 10}
+# The host data key that marks a member for removal, and its values.
+STATE_KEY = "state"
+PRESENT, ABSENT = "present", "absent"
 
 
 @dataclass(frozen=True)
@@ -41,10 +46,15 @@ class InventoryHost:
     name: str
     address: str
     listed: int = 1
+    state: str = PRESENT  # the `state` host data, as given (checked by check_members)
 
     @property
     def member(self) -> Member:
         return Member(self.name, self.address)
+
+    @property
+    def absent(self) -> bool:
+        return self.state == ABSENT
 
 
 def member_address(data: object, name: str) -> str:
@@ -52,6 +62,16 @@ def member_address(data: object, name: str) -> str:
     the inventory name. `data` is pyinfra's host data (anything with .get)."""
     get = data.get  # type: ignore[attr-defined]
     return str(get("ha_address") or get("ssh_hostname") or name)
+
+
+def member_state(data: object) -> str:
+    """`state` host data: `present` (the default) or `absent` (a member being removed)."""
+    return str(data.get(STATE_KEY) or PRESENT)  # type: ignore[attr-defined]
+
+
+def present(hosts: Sequence[InventoryHost]) -> list[InventoryHost]:
+    """The hosts that are (or become) members: every one not marked `state: absent`."""
+    return [h for h in hosts if not h.absent]
 
 
 def inventory_hosts(hosts: Sequence[object]) -> tuple[InventoryHost, ...]:
@@ -62,7 +82,8 @@ def inventory_hosts(hosts: Sequence[object]) -> tuple[InventoryHost, ...]:
         # @docker/...) add groups of their own that repeat, so those are left out.
         groups = [g for g in getattr(h, "groups", ()) if not str(g).startswith("@")]
         listed = max((groups.count(g) for g in groups), default=1)
-        found.append(InventoryHost(h.name, member_address(h.data, h.name), listed))
+        found.append(InventoryHost(h.name, member_address(h.data, h.name), listed,
+                                   member_state(h.data)))
     return tuple(found)
 
 
@@ -77,17 +98,35 @@ def slot_name(member: str) -> str:
 
 def check_members(document: dict, findings: Findings, hosts: Sequence[InventoryHost]) -> None:
     """Errors, at the `ha` section's lines, for a cluster these hosts cannot make."""
-    if not ha_enabled(document):
+    if not _check_states(document, findings, hosts):
         return
     _check_names(findings, hosts)
     _check_dcs(document, findings, hosts)
-    check_balancers(document, findings, hosts)
+    staying = present(hosts)
+    check_balancers(document, findings, staying)
     ha = section(document, "ha")
-    if synchronous_mode(ha.get("synchronous", "on")) == "strict" and len(hosts) < 2:
-        findings.error(("ha", "synchronous"), f"synchronous: strict with {_count(hosts)}: "
+    if synchronous_mode(ha.get("synchronous", "on")) == "strict" and len(staying) < 2:
+        findings.error(("ha", "synchronous"), f"synchronous: strict with {_count(staying)}: "
                        "strict mode stops every write while no standby is in sync, and one "
                        "host never has a standby; add hosts or use synchronous: on")
-    _check_replication_capacity(document, findings, len(hosts))
+    _check_replication_capacity(document, findings, len(staying))
+
+
+def _check_states(document: dict, findings: Findings, hosts: Sequence[InventoryHost]) -> bool:
+    """`state` host data is present or absent, and absent only means something in a cluster.
+    True when the member checks should go on (the file has an `ha` section)."""
+    for h in hosts:
+        if h.state not in (PRESENT, ABSENT):
+            findings.error(("ha",) if ha_enabled(document) else (), f"host {h.name} has "
+                           f"state: {h.state} in the inventory: expected present or absent")
+    if ha_enabled(document):
+        return True
+    for h in hosts:
+        if h.absent:
+            findings.error((), f"host {h.name} is marked state: absent in the inventory, "
+                           "which removes a member from an HA cluster, and this file has no "
+                           "ha section: take the host out of the inventory instead")
+    return False
 
 
 def _count(hosts: Sequence[InventoryHost]) -> str:
@@ -118,10 +157,19 @@ def _check_names(findings: Findings, hosts: Sequence[InventoryHost]) -> None:
 
 def _check_dcs(document: dict, findings: Findings, hosts: Sequence[InventoryHost]) -> None:
     dcs = section(document, "ha", "dcs").get("hosts", "all")
+    staying = present(hosts)
+    leaving = [h.name for h in hosts if h.absent]
     if dcs == "all":
-        problem = dcs_count_problem(len(hosts))
-        if problem:
-            at = ("ha", "dcs", "hosts") if "hosts" in section(document, "ha", "dcs") else ("ha",)
+        problem = dcs_count_problem(len(staying))
+        at = ("ha", "dcs", "hosts") if "hosts" in section(document, "ha", "dcs") else ("ha",)
+        if problem and leaving:
+            # Every host ran etcd: removing these leaves an etcd that must still keep an odd
+            # quorum of three or more, checked here before any host is touched.
+            findings.error(at, f"removing {', '.join(leaving)} (state: absent) also removes "
+                           f"their etcd members (dcs.hosts: all), which leaves "
+                           f"{len(staying)}: {problem}; nothing was changed. Remove members "
+                           "so that an odd count of 3 or more stays, or add hosts first")
+        elif problem:
             verb = "is" if len(hosts) == 1 else "are"
             findings.error(at, f"dcs.hosts: all makes every host an etcd member, and there "
                            f"{verb} {_count(hosts)}: {problem}; an HA cluster needs 3 hosts "
@@ -132,6 +180,11 @@ def _check_dcs(document: dict, findings: Findings, hosts: Sequence[InventoryHost
         if name not in known:
             findings.error(("ha", "dcs", "hosts", index), f"{name} is not a host of the "
                            f"inventory ({', '.join(sorted(known)) or 'none'})")
+        elif name in leaving:
+            findings.error(("ha", "dcs", "hosts", index), f"{name} is marked state: absent in "
+                           "the inventory and still listed as an etcd member: removing its "
+                           "etcd member must leave an odd count of 3 or more in ha.dcs.hosts; "
+                           "nothing was changed")
 
 
 def _check_replication_capacity(document: dict, findings: Findings, members: int) -> None:

@@ -178,6 +178,8 @@ class HaEndpoints:
     read_port: int = 5001
     max_lag_bytes: int = 1024 * 1024  # replicas replaying further behind leave the read port
     stats_port: int = 7000  # on 127.0.0.1 only
+    # With a pooler: the leader's PostgreSQL itself, past pgbouncer (migrations).
+    direct_port: int = 5002
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pgstead.config.findings import Findings
+from pgstead.config.ha_check import ha_enabled
 from pgstead.config.raw import by_name, entries, is_present, section
 
 
@@ -14,6 +15,7 @@ def check_pooler(document: dict, findings: Findings) -> None:
     if postgres.get("install", "native") == "compose":
         findings.error(("pooler",), "the pooler runs beside a native cluster (Debian's "
                        "pgbouncer on the host); with install: compose remove the pooler section")
+    _check_behind_endpoints(document, pooler, findings)
     port = pooler.get("port", 6432)
     if port == postgres.get("port", 5432):
         findings.error(("pooler", "port"), f"port {port} is the server's own port "
@@ -42,3 +44,24 @@ def check_pooler(document: dict, findings: Findings) -> None:
                                f"pool_size {size} is more than the connection_limit of user "
                                f"{name!r}, {limit}: the server would refuse the connections "
                                "past it")
+
+
+WILDCARDS = ("*", "0.0.0.0", "::")
+
+
+def _check_behind_endpoints(document: dict, pooler: dict, findings: Findings) -> None:
+    """With ha, HAProxy on every balancer forwards to each member's pgbouncer at the member's
+    own address, so pgbouncer must listen there; one file serves every member, so only a
+    wildcard names each member's address."""
+    if not ha_enabled(document):
+        return
+    declared = "listen_addresses" in pooler
+    addresses = pooler.get("listen_addresses") if declared else \
+        section(document, "postgres").get("listen_addresses", ["localhost"])
+    if not isinstance(addresses, list) or any(a in WILDCARDS for a in addresses):
+        return
+    at = ("pooler", "listen_addresses") if declared else ("pooler",)
+    findings.error(at, f"pgbouncer would listen on {', '.join(map(str, addresses))} only, and "
+                   "with ha the balancers' HAProxy reaches each member's pgbouncer on the "
+                   "member's own address: use listen_addresses: ['*'] (pgbouncer's TLS and "
+                   "auth file still decide who logs in)")

@@ -10,6 +10,7 @@ per daemon reads all of it, so a converged daemon costs one command.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import replace
 
 from pyinfra import host
@@ -210,7 +211,7 @@ def with_files(spec: DaemonSpec, entries: list[Entry],
 
 
 @operation()
-def unsupervised(spec: DaemonSpec, files: list[str]):
+def unsupervised(spec: DaemonSpec, files: list[str], then: Sequence[str] = ()):
     """
     Ensure pgstead's instance of a daemon is gone: stopped, its unit or boot record removed,
     and its files with it (`files`: its configuration; its log stays).
@@ -218,6 +219,8 @@ def unsupervised(spec: DaemonSpec, files: list[str]):
     + spec: the daemon as it was run (only its name, program and stop time matter here)
     + files: paths to remove with it; looked at only when the daemon is still present, so a
       host without it pays one command
+    + then: a command run right after it stopped, in the same change (a removed member's
+      Patroni key deleted from etcd once its Patroni can no longer write it again)
 
     **Example:**
 
@@ -241,6 +244,9 @@ def unsupervised(spec: DaemonSpec, files: list[str]):
         changes.append(("stop it and remove its boot record",
                         _supervise("remove", spec.name, str(spec.stop_seconds))))
     changes += _legacy(spec, state)
+    if then:
+        changes.append(("then " + " ".join(then[-2:]),
+                        StringCommand(*[QuoteString(word) for word in then])))
     if files:
         changes.append((f"remove {', '.join(files)}",
                         StringCommand("rm", "-f", *[QuoteString(f) for f in files])))

@@ -5,6 +5,7 @@ for compose)."""
 from __future__ import annotations
 
 PATRONI_CONFIG = "/etc/patroni/pgstead.yml"
+PATRONI_NAMESPACE = "/pgstead/"
 # PostgreSQL's TLS files and Patroni's member certificate (REST API, etcd client).
 PATRONI_DIR = "/etc/patroni/pgstead"
 ETCD_DIR = "/etc/pgstead/etcd"
@@ -22,6 +23,12 @@ API_USER = "patroni"
 MEMBER_CERT = "member.crt"
 MEMBER_KEY = "member.key"
 CA_CERT = "ca.crt"
+
+
+def members_prefix(scope: str) -> str:
+    """The etcd key prefix under which each Patroni member of `scope` keeps its member key
+    (Patroni's namespace, as render/patroni.py sets it)."""
+    return f"{PATRONI_NAMESPACE}{scope}/members/"
 
 
 def data_directory(version: int, scope: str) -> str:

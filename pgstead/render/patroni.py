@@ -22,6 +22,7 @@ from pgstead.render.ha_layout import (
     MEMBER_CERT,
     MEMBER_KEY,
     PATRONI_DIR,
+    PATRONI_NAMESPACE,
     REPLICATION_USER,
     REWIND_USER,
     data_directory,
@@ -52,7 +53,7 @@ def render_patroni_config(env: Environment, me: Member, etcd: Sequence[Member],
     verify = {"sslmode": "verify-full", "sslrootcert": ca}
     config = {
         "scope": ha.scope or env.name,
-        "namespace": "/pgstead/",
+        "namespace": PATRONI_NAMESPACE,
         "name": me.name,
         "restapi": {
             "listen": f"0.0.0.0:{API_PORT}",

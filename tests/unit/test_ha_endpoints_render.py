@@ -44,7 +44,36 @@ def test_leader_port_checks_primary_over_tls_and_cuts_sessions_of_a_demoted_lead
     assert all("check-ssl verify required ca-file /etc/pgstead/haproxy/ca.crt" in s
                for s in servers)
     assert "server db2 10.0.0.12:5432 check port 8008" in servers[1]
-    assert servers[1].endswith("check-sni db2 verifyhost db2")
+    assert "check-sni db2 verifyhost db2" in servers[1]
+
+
+def test_a_refused_connection_marks_a_member_down_without_waiting_for_two_checks():
+    text = config()
+    leader = section(text, "leader")
+    assert "balance first" in leader
+    servers = [line for line in leader if line.startswith("server ")]
+    assert all(s.endswith("observe layer4 error-limit 1 on-error mark-down") for s in servers)
+    assert any("inter 1s fastinter 250ms downinter 500ms fall 2 rise 1" in line
+               for line in leader)
+    defaults = text.split("\ndefaults\n", 1)[1].split("\n\n", 1)[0]
+    assert "timeout check 1s" in defaults and "option redispatch 1" in defaults
+    # The read port's leader fallback tracks the leader port: no checks of its own.
+    read = section(text, "read")
+    assert not any("observe" in line for line in read if " backup " in line)
+    assert any("on-marked-up shutdown-backup-sessions" in line for line in read)
+    assert "listen leader_direct" not in text
+
+
+def test_with_a_pooler_the_ports_reach_pgbouncer_and_a_direct_port_reaches_postgres():
+    backends = [Backend(n, a, 5432, 8008, 6432) for n, a in MEMBERS]
+    text = render_haproxy_config("prod", HaEndpoints(direct_port=5012), backends, "/ca.crt")
+    leader, read = section(text, "leader"), section(text, "read")
+    assert "server db1 10.0.0.11:6432 check port 8008" in leader[-3]
+    assert all(":6432 " in line for line in read if line.startswith("server "))
+    direct = section(text, "leader_direct")
+    assert "bind 0.0.0.0:5012" in direct
+    assert [line for line in direct if line.startswith("server ")] == [
+        f"server {n} {a}:5432 track leader/{n}" for n, a in MEMBERS]
 
 
 def test_read_port_checks_replica_lag_and_falls_back_to_the_tracked_leader():
@@ -98,6 +127,23 @@ def test_env_urls_go_through_the_endpoints_and_keep_the_multi_host_url():
     # A password shows only when asked.
     secret = replace(info(), password=None)
     assert "********" not in ha_variables(env(), secret, MEMBERS, None)["DATABASE_URL"]
+    assert "DIRECT_DATABASE_URL" not in out
+
+
+def test_env_urls_with_a_pooler_reach_pgbouncer_and_migrations_go_direct():
+    pooled = replace(info(), port=6432, direct_port=5432, pool_mode="transaction",
+                     url_params=(("pgbouncer", "true"),))
+    out = ha_variables(env(), pooled, MEMBERS, None)
+    assert out["DATABASE_URL"].startswith("postgresql://app@10.0.0.11:5000/app?")
+    assert "pgbouncer=true" in out["DATABASE_URL"]
+    assert out["DIRECT_DATABASE_URL"].startswith("postgresql://app@10.0.0.11:5002/app?")
+    assert "pgbouncer=true" not in out["DIRECT_DATABASE_URL"]
+    # The multi-host URL asks each server itself whether it is the leader: past pgbouncer.
+    assert out["DATABASE_URL_MULTIHOST"].startswith(
+        "postgresql://app@10.0.0.11:5432,10.0.0.12:5432,10.0.0.13:5432/app?")
+    assert "pgbouncer=true" not in out["DATABASE_URL_MULTIHOST"]
+    assert list(out)[:4] == ["DATABASE_URL", "DIRECT_DATABASE_URL", "DATABASE_URL_READONLY",
+                             "DATABASE_URL_MULTIHOST"]
 
 
 def test_keepalived_follows_the_leader_by_a_track_script_over_unicast():

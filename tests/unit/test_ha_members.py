@@ -67,3 +67,65 @@ def test_member_address_comes_from_ha_address_then_ssh_then_the_name():
                              FakeHost("db3", {}, groups=("hosts", "hosts", "prod"))])
     assert hosts == (InventoryHost("db1", "10.1.0.1"), InventoryHost("db2", "10.0.0.2"),
                      InventoryHost("db3", "db3", listed=2))
+
+
+def test_a_member_marked_absent_leaves_when_etcd_keeps_three(tmp_path):
+    four = (*THREE, InventoryHost("db4", "10.0.0.4", state="absent"))
+    listed = "name: prod\nha:\n  dcs: {hosts: [db1, db2, db3]}\n"
+    assert _problems(tmp_path, listed, four) == []
+    # Every host ran etcd: four with one leaving keeps three.
+    assert _problems(tmp_path, "name: prod\nha: {}\n", four) == []
+
+
+def test_removing_an_etcd_member_that_leaves_an_even_or_small_etcd_is_refused(tmp_path):
+    leaving = (*THREE[:2], InventoryHost("db3", "10.0.0.3", state="absent"))
+    problems = _problems(tmp_path, "name: prod\nha: {}\n", leaving)
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("2: ha: removing db3 (state: absent) also removes their etcd "
+                                  "members (dcs.hosts: all), which leaves 2: etcd needs at "
+                                  "least 3 members")
+    assert "nothing was changed" in problems[0]
+    five = (*THREE, InventoryHost("db4", "10.0.0.4"), InventoryHost("db5", "10.0.0.5",
+                                                                     state="absent"))
+    problems = _problems(tmp_path, "name: prod\nha: {}\n", five)
+    assert len(problems) == 1 and "which leaves 4: etcd needs an odd count" in problems[0]
+
+
+def test_an_absent_host_still_listed_in_dcs_hosts_is_refused(tmp_path):
+    four = (*THREE, InventoryHost("db4", "10.0.0.4", state="absent"))
+    problems = _problems(tmp_path, "name: prod\nha:\n  dcs: {hosts: [db2, db3, db4]}\n", four)
+    assert problems == ["3: ha.dcs.hosts[2]: db4 is marked state: absent in the inventory and "
+                        "still listed as an etcd member: removing its etcd member must leave "
+                        "an odd count of 3 or more in ha.dcs.hosts; nothing was changed"]
+
+
+def test_an_unknown_state_or_absent_without_ha_is_refused(tmp_path):
+    odd = (*THREE[:2], InventoryHost("db3", "10.0.0.3", state="gone"))
+    assert _problems(tmp_path, "name: prod\nha: {}\n", odd) == [
+        "2: ha: host db3 has state: gone in the inventory: expected present or absent"]
+    single = (InventoryHost("db1", "10.0.0.1", state="absent"),)
+    problems = _problems(tmp_path, "name: prod\n", single)
+    assert len(problems) == 1 and "has no ha section" in problems[0]
+
+
+def test_the_state_comes_from_the_host_data():
+    class FakeHost:
+        def __init__(self, name, data):
+            self.name, self.data, self.groups = name, data, ()
+
+    found = inventory_hosts([FakeHost("db1", {"ssh_hostname": "10.0.0.1"}),
+                             FakeHost("db2", {"ssh_hostname": "10.0.0.2", "state": "absent"})])
+    assert [(h.name, h.absent) for h in found] == [("db1", False), ("db2", True)]
+
+
+def test_a_pooler_in_a_cluster_must_listen_where_haproxy_reaches_it(tmp_path):
+    base = ("name: prod\npostgres:\n  listen_addresses: ['*']\nha: {}\n"
+            "pooler:\n  enabled: true\n")
+    assert _problems(tmp_path, base, THREE) == []
+    problems = _problems(tmp_path, base + "  listen_addresses: [localhost]\n", THREE)
+    assert len(problems) == 1 and problems[0].startswith("7: pooler.listen_addresses: "
+                                                         "pgbouncer would listen on localhost")
+    # pgbouncer's port cannot be one of HAProxy's.
+    problems = _problems(tmp_path, base + "  port: 5002\n", THREE)
+    assert problems == ["4: ha: direct_port 5002 is already pgbouncer's port (pooler.port) on "
+                        "every member: choose another port"]
