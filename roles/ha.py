@@ -165,6 +165,14 @@ def render_member_config(env: Environment, server: Server) -> str:
                                  secrets)
 
 
+PATRONI_COMMAND = ["/usr/bin/patroni", PATRONI_CONFIG]
+
+
+def patroni_daemon(env: Environment, server: Server) -> tuple[list[str], str]:
+    """Patroni's command line and the digest of the config it runs with, as supervised."""
+    return PATRONI_COMMAND, _digest(render_member_config(env, server))
+
+
 @deploy("Patroni")
 def patroni(env: Environment) -> None:
     server = server_for(env)
@@ -178,6 +186,6 @@ def patroni(env: Environment) -> None:
     # itself (restart-class parameters wait for the settings role's rolling restart).
     ha_ops.supervised(name=f"Patroni member {server.patroni.member.name} runs",
                       daemon="patroni", user="postgres",
-                      command=["/usr/bin/patroni", PATRONI_CONFIG], digest=_digest(config),
+                      command=PATRONI_COMMAND, digest=_digest(config),
                       on_change="reload")
     ha_ops.member_running(name="Patroni runs PostgreSQL with a leader", node=server.patroni)
