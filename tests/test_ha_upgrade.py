@@ -37,8 +37,8 @@ from tests.hosts import FleetHost, docker
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 NAMES = ["db1", "db2", "db3"]
-REPLICAS_OP = "Replicas upgraded one at a time"
-LEADER_OP = "Leader upgraded last, after a switchover"
+REPLICAS_OP = "Minor upgrade | Replicas upgraded one at a time"
+LEADER_OP = "Minor upgrade | Leader upgraded last, after a switchover"
 REPO = "/srv/pgstead-test-repo"
 SOURCES = "/etc/apt/sources.list.d/pgstead-test-repo.list"
 LEADER_PORT = 5000
