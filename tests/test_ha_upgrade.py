@@ -10,17 +10,15 @@ from the HA image; the tests run in file order."""
 
 from __future__ import annotations
 
-import hashlib
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
 
+from tests.apt_repo import installed, postmaster, publish_newer
 from tests.ha_clients import Writer, endpoint_url
 from tests.ha_cluster import (
     DATABASE,
@@ -32,15 +30,13 @@ from tests.ha_cluster import (
     ha_cluster,
     wait_for,
 )
-from tests.hosts import FleetHost, docker
+from tests.hosts import FleetHost
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 NAMES = ["db1", "db2", "db3"]
 REPLICAS_OP = "Minor upgrade | Replicas upgraded one at a time"
 LEADER_OP = "Minor upgrade | Leader upgraded last, after a switchover"
-REPO = "/srv/pgstead-test-repo"
-SOURCES = "/etc/apt/sources.list.d/pgstead-test-repo.list"
 LEADER_PORT = 5000
 
 
@@ -58,67 +54,8 @@ def cluster(tmp_path_factory) -> Iterator[Cluster]:
         yield c
 
 
-def installed(h: FleetHost, package: str) -> str:
-    return h.exec("dpkg-query", "-W", "-f", "${Version}", package).stdout.strip()
-
-
-def postmaster_exe(h: FleetHost) -> str:
-    return h.exec("sh", "-c", f"readlink /proc/$(head -n 1 /var/run/postgresql/.s.PGSQL.{PORT}"
-                  ".lock)/exe").stdout.strip()
-
-
 def patroni_pid(h: FleetHost) -> str:
     return h.exec("pgrep", "-o", "-f", "^[^ ]*python[^ ]* /usr/bin/patroni ").stdout.strip()
-
-
-# Written into the first member and run there: the package's newest build from the member's
-# own apt sources, repacked with "+pgstead1" after its version, in a flat repository.
-_REPACK = r"""
-set -eu
-package=$1 repo=$2
-work=$(mktemp -d); cd "$work"
-apt-get download -q "$package" >/dev/null
-deb=$(ls ./*.deb)
-dpkg-deb -R "$deb" tree
-version=$(dpkg-deb -f "$deb" Version)
-sed -i "s/^Version: .*/Version: $version+pgstead1/" tree/DEBIAN/control
-mkdir -p "$repo"
-dpkg-deb --root-owner-group -Zgzip -z1 -b tree "$repo/${package}_$version+pgstead1.deb" >/dev/null
-cd /; rm -rf "$work"
-echo "$version+pgstead1"
-"""
-
-
-def _index(repo: Path) -> None:
-    """Packages and Release of a flat repository of the .debs in `repo` (what
-    dpkg-scanpackages and apt-ftparchive write, for the fields apt reads)."""
-    stanzas = []
-    for deb in sorted(repo.glob("*.deb")):
-        control = subprocess.run(["dpkg-deb", "-f", str(deb)], capture_output=True,
-                                 text=True, check=True).stdout.rstrip()
-        body = deb.read_bytes()
-        stanzas.append(f"{control}\nFilename: ./{deb.name}\nSize: {len(body)}\n"
-                       f"SHA256: {hashlib.sha256(body).hexdigest()}\n")
-    packages = "\n".join(stanzas).encode()
-    (repo / "Packages").write_bytes(packages)
-    (repo / "Release").write_text(
-        "Origin: pgstead-test\nLabel: pgstead-test\nSuite: test\nCodename: test\n"
-        f"SHA256:\n {hashlib.sha256(packages).hexdigest()} {len(packages)} Packages\n")
-
-
-def publish_newer(c: Cluster, package: str) -> str:
-    """A newer build of `package` in a local repository on every member; its version."""
-    first = c.fleet.hosts[0]
-    version = first.exec("sh", "-c", _REPACK, "repack", package, REPO).stdout.strip()
-    local = c.directory / "repo"
-    local.mkdir(exist_ok=True)
-    docker("cp", f"{first.container}:{REPO}/.", str(local))
-    _index(local)
-    for h in c.fleet.hosts:
-        h.exec("mkdir", "-p", REPO)
-        docker("cp", f"{local}/.", f"{h.container}:{REPO}")
-        h.exec("sh", "-c", f"echo 'deb [trusted=yes] file:{REPO} ./' >{SOURCES}")
-    return version
 
 
 class Reader(threading.Thread):
@@ -190,7 +127,7 @@ def refused_stretches(writer: Writer) -> list[tuple[float, float]]:
 
 def rolling_upgrade(c: Cluster, package: str) -> dict:
     """Publish a newer `package`, plan, apply under a reader and a writer; what was seen."""
-    version = publish_newer(c, package)
+    version = publish_newer(c.fleet.hosts, package, c.directory)
     before = {h.name: installed(h, package) for h in c.fleet.hosts}
     old_leader = wait_for(c.leader, "a leader")
     dry = c.run("--dry")
@@ -232,7 +169,7 @@ def assert_rolled(c: Cluster, seen: dict, package: str) -> None:
     assert changes(seen["applied"]) == seen["planned"]
     for h in c.fleet.hosts:
         assert installed(h, package) == seen["version"], h.name
-        assert not postmaster_exe(h).endswith("(deleted)"), h.name
+        assert not postmaster(h, PORT)[1].endswith("(deleted)"), h.name
     new_leader = wait_for(c.leader, "a leader after the upgrade")
     assert new_leader.name != old_leader.name
     assert seen["lost"] == []
