@@ -72,6 +72,8 @@ def installed(h: FleetHost, package: str) -> str:
 def postmaster(h: FleetHost, port: int) -> tuple[str, str]:
     """(pid, executable) of the postmaster holding `port`'s socket lock; the executable ends
     in " (deleted)" when a package replaced it since the postmaster started."""
-    out = h.exec("sh", "-c", f"pid=$(head -n 1 /var/run/postgresql/.s.PGSQL.{port}.lock); "
+    # As postgres: root in a container may not read another user's /proc/PID/exe.
+    out = h.exec("runuser", "-u", "postgres", "--", "sh", "-c",
+                 f"pid=$(head -n 1 /var/run/postgresql/.s.PGSQL.{port}.lock); "
                  'echo "$pid"; readlink /proc/$pid/exe').stdout.splitlines()
     return out[0].strip(), out[1].strip()

@@ -45,7 +45,9 @@ for p in "$@"; do
 done
 pid=$(head -n 1 "/var/run/postgresql/.s.PGSQL.$port.lock" 2>/dev/null) || pid=
 exe=
-[ -n "$pid" ] && exe=$(readlink "/proc/$pid/exe" 2>/dev/null)
+# As the postmaster's own user: reading another user's /proc/PID/exe needs CAP_SYS_PTRACE,
+# which root lacks in a container.
+[ -n "$pid" ] && exe=$(runuser -u postgres -- readlink "/proc/$pid/exe" 2>/dev/null)
 case $exe in "") echo "postmaster none";; *" (deleted)") echo "postmaster stale";;
   *) echo "postmaster current";; esac
 [ "$config" = - ] && exit 0
