@@ -15,7 +15,7 @@ from pgstead.config.model import Environment
 from pgstead.desired.upgrade import upgrade_packages
 from pgstead.operations import upgrade as upgrade_ops
 from pgstead.server.select import server_for
-from roles.ha import patroni_daemon
+from roles.ha import members, patroni_daemon
 
 
 @deploy("Minor upgrade")
@@ -30,11 +30,12 @@ def upgrade(env: Environment) -> None:
                                     server=server, packages=names,
                                     restart_policy=pg.restart_policy)
         return
-    node, daemon = server.patroni, patroni_daemon(env, server)
+    node, daemon, count = server.patroni, patroni_daemon(env, server), len(members())
     # Host after host: each replica streams again before the next one goes down.
     upgrade_ops.member_upgraded(name="Replicas upgraded one at a time", node=node,
                                 port=server.port, packages=names, daemon=daemon,
-                                restart_policy=pg.restart_policy, _serial=True)
+                                members=count, restart_policy=pg.restart_policy, _serial=True)
     upgrade_ops.member_upgraded(name="Leader upgraded last, after a switchover", node=node,
-                                port=server.port, packages=names, daemon=daemon, leader=True,
+                                port=server.port, packages=names, daemon=daemon, members=count,
+                                leader=True,
                                 restart_policy=pg.restart_policy)

@@ -71,8 +71,13 @@ def server_upgraded(server: Server, packages: list[str], restart_policy: str = "
         yield server.restart_command()
 
 
-def _restart_member(upgrade: Upgrade, node: PatroniNode,
-                    daemon: tuple[list[str], str]) -> Iterator[StringCommand]:
+def _restart_member(upgrade: Upgrade, node: PatroniNode, daemon: tuple[list[str], str],
+                    members: int) -> Iterator[StringCommand]:
+    if upgrade.restart:
+        # pyinfra fails a host only once the serial operation has run on all of them: the
+        # cluster itself must say that every other member is back before this one goes down.
+        yield StringCommand(HOST_PROGRAM, node.config, "wait-peers", str(members),
+                            str(WAIT_SECONDS))
     if upgrade.restart == PATRONI:
         # The daemon itself: its Python modules are read at start. Stopping Patroni stops
         # PostgreSQL; the start brings both back on the new code.
@@ -87,7 +92,7 @@ def _restart_member(upgrade: Upgrade, node: PatroniNode,
 
 @operation()
 def member_upgraded(node: PatroniNode, port: int, packages: list[str],
-                    daemon: tuple[list[str], str], leader: bool = False,
+                    daemon: tuple[list[str], str], members: int, leader: bool = False,
                     restart_policy: str = "auto"):
     """
     Ensure this Patroni member's packages are at the newest version its apt sources offer and
@@ -99,6 +104,7 @@ def member_upgraded(node: PatroniNode, port: int, packages: list[str],
     + port: the server's port (whose postmaster may still run a replaced binary)
     + packages: the packages that follow (``desired.upgrade.upgrade_packages``)
     + daemon: Patroni's command line and config digest, as its supervisor started it
+    + members: how many members the cluster has: a restart waits until all of them run
     + leader: False upgrades a replica and leaves the leader for later (call it with
       ``_serial=True``: one member down at a time); True upgrades the leader after a
       switchover to a replica, refused when a host failed its own upgrade before
@@ -109,9 +115,9 @@ def member_upgraded(node: PatroniNode, port: int, packages: list[str],
     .. code:: python
 
         upgrade.member_upgraded(name="replicas", node=node, port=5432, packages=names,
-                                daemon=(command, digest), _serial=True)
+                                daemon=(command, digest), members=3, _serial=True)
         upgrade.member_upgraded(name="leader", node=node, port=5432, packages=names,
-                                daemon=(command, digest), leader=True)
+                                daemon=(command, digest), members=3, leader=True)
     """
     upgrade = plan_upgrade(host.get_fact(ServerPackages, packages=tuple(packages), port=port,
                                          patroni_config=node.config))
@@ -148,4 +154,4 @@ def member_upgraded(node: PatroniNode, port: int, packages: list[str],
         yield StringCommand(HOST_PROGRAM, node.config, "wait-streaming", str(WAIT_SECONDS))
     if upgrade.moves:
         yield _install(upgrade)
-    yield from _restart_member(upgrade, node, daemon)
+    yield from _restart_member(upgrade, node, daemon, members)
