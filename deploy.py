@@ -23,6 +23,7 @@ from roles.monitoring import monitoring  # noqa: E402
 from roles.pooler import pooler  # noqa: E402
 from roles.settings import settings  # noqa: E402
 from roles.tls import tls  # noqa: E402
+from roles.upgrade import upgrade  # noqa: E402
 
 env = deployed_environment()
 
@@ -39,6 +40,7 @@ else:
     patroni(env)
     endpoints(env)
     virtual_address(env)
+    upgrade(env)
     settings(env)
     access(env)
     pooler(env)

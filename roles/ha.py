@@ -214,6 +214,11 @@ def render_member_config(env: Environment, server: Server) -> str:
                                  secrets)
 
 
+def patroni_daemon(env: Environment, server: Server) -> DaemonSpec:
+    """Patroni as supervised on this member, with the digest of the config it runs with."""
+    return patroni_spec(_digest(render_member_config(env, server)))
+
+
 @deploy("Patroni")
 def patroni(env: Environment) -> None:
     server = server_for(env)

@@ -51,6 +51,7 @@ class Writer(threading.Thread):
         super().__init__(daemon=True)
         self.c, self.url, self.table = c, url, table
         self.acked: list[int] = []
+        self.acked_at: list[float] = []  # monotonic times of acknowledged commits
         self.refused: list[float] = []  # monotonic times of failed attempts
         self.stop = threading.Event()
 
@@ -65,6 +66,7 @@ class Writer(threading.Thread):
                     conn = psycopg.connect(self.url, password=password, autocommit=True)
                 conn.execute(f"INSERT INTO {self.table} (n) VALUES (%s)", (n,))
                 self.acked.append(n)
+                self.acked_at.append(time.monotonic())
             except psycopg.Error:
                 self.refused.append(time.monotonic())
                 if conn is not None:

@@ -35,6 +35,8 @@ class Postgres:
     settings: dict[str, str] = field(default_factory=dict)
     # Where packages come from: "auto" (distro if it has the major, else PGDG) | distro | pgdg
     repository: str = "auto"
+    # none | minor: bring the server's packages to the newest version the apt sources offer
+    upgrade: str = "none"
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,10 @@ def check_compose(document: dict, findings: Findings) -> None:
     if install == "compose" and "compose" not in document:
         findings.error(("postgres", "install"), "install: compose needs a compose section "
                        "(compose: {project_dir: /opt/pgstead/NAME, bind: 127.0.0.1})")
+    if install == "compose" and section(document, "postgres").get("upgrade", "none") != "none":
+        findings.error(("postgres", "upgrade"), "upgrade: minor moves native packages; with "
+                       "install: compose the image decides the version (set compose.image "
+                       "to the minor you want, or remove upgrade)")
     bind = text(section(document, "compose"), "bind")
     if bind is not None:
         try:

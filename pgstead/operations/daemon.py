@@ -118,6 +118,20 @@ def _unit(spec: DaemonSpec, state: SupervisedState) -> list[Change]:
     return out + _old_init_scripts(state)
 
 
+def _restart(spec: DaemonSpec, systemd: bool) -> StringCommand:
+    if systemd:
+        return StringCommand(_systemctl("restart", spec.unit), "&&", _record_token(spec))
+    return StringCommand(_supervise("stop", spec.name, str(spec.stop_seconds)), "&&",
+                         _start(spec))
+
+
+def restart_command(spec: DaemonSpec) -> StringCommand:
+    """The command that restarts a running `spec` as this host supervises it: for new code
+    under the same files (a package upgrade), which no token change would ask for."""
+    state = host.get_fact(SupervisedDaemon, daemon=spec.name, exe=spec.argv[0])
+    return _restart(spec, state.systemd)
+
+
 def _run(spec: DaemonSpec, state: SupervisedState) -> list[Change]:
     """Started, restarted, reloaded or (its boot record only) re-recorded, as its token asks."""
     systemd = state.systemd
@@ -125,9 +139,7 @@ def _run(spec: DaemonSpec, state: SupervisedState) -> list[Change]:
     if not running:
         return [("start", StringCommand(_systemctl("start", spec.unit), "&&", _record_token(spec))
                  if systemd else _start(spec))]
-    restart = (StringCommand(_systemctl("restart", spec.unit), "&&", _record_token(spec))
-               if systemd else StringCommand(
-                   _supervise("stop", spec.name, str(spec.stop_seconds)), "&&", _start(spec)))
+    restart = _restart(spec, systemd)
     if state.restart_key is None or (state.restart_key and state.restart_key != spec.restart_key):
         return [("restart (its command line, environment or listen address changed)", restart)]
     if state.config_digest != spec.config_digest:

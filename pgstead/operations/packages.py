@@ -6,22 +6,9 @@ from pyinfra import host
 from pyinfra.api import QuoteString, StringCommand, operation
 from pyinfra.facts.deb import DebPackages
 
-_APT = ("DEBIAN_FRONTEND=noninteractive", "apt-get", "-y", "-q")
-# Touched after each `apt-get update` we run: lists younger than an hour, from sources no newer
-# than them, are fresh enough, so one run never refreshes twice.
-UPDATE_STAMP = "/var/lib/apt/periodic/pgstead-update-stamp"
+from pgstead.facts.packages import APT, refresh_when_stale
+
 POLICY_RC_D = "/usr/sbin/policy-rc.d"
-
-
-def _refresh_when_stale() -> StringCommand:
-    fresh = StringCommand(
-        "[", "-n", '"$(find', UPDATE_STAMP, "-mmin", "-60", '2>/dev/null)"', "]", "&&",
-        "[", "-z", '"$(find', "/etc/apt/sources.list", "/etc/apt/sources.list.d", "-newer",
-        UPDATE_STAMP, '2>/dev/null)"', "]",
-    )
-    update = StringCommand(*_APT, "update", "&&", "mkdir", "-p", "/var/lib/apt/periodic", "&&",
-                           "touch", UPDATE_STAMP)
-    return StringCommand(fresh, "||", "{", update, ";", "}")
 
 
 @operation()
@@ -50,13 +37,13 @@ def installed(packages: list[str], refresh: bool = True, no_autostart: bool = Fa
         host.noop(f"installed: {', '.join(packages)}")
         return
     if refresh:
-        yield _refresh_when_stale()
-    install = StringCommand(*_APT, "install", "--no-install-recommends",
+        yield refresh_when_stale()
+    install = StringCommand(*APT, "install", "--no-install-recommends",
                             *[QuoteString(name) for name in missing])
-    yield _without_autostart(install) if no_autostart else install
+    yield without_autostart(install) if no_autostart else install
 
 
-def _without_autostart(install: StringCommand) -> StringCommand:
+def without_autostart(install: StringCommand) -> StringCommand:
     """`install` under a policy-rc.d that refuses every start (exit 101), removed afterwards;
     a host's own policy-rc.d is left in charge."""
     return StringCommand(

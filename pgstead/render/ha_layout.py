@@ -14,6 +14,8 @@ ETCD_DATA = "/var/lib/etcd/pgstead"
 # What Debian's etcd-server starts on install when nothing stops it: a one-member cluster.
 ETCD_PACKAGE_DATA = "/var/lib/etcd/default"
 HOST_PROGRAM = "/usr/local/sbin/pgstead-patroni"
+# Cluster status and the planned switchover, on every member.
+OPS_PROGRAM = "/usr/local/sbin/pgstead-ha-ops"
 API_PORT = 8008
 ETCD_CLIENT_PORT = 2379
 ETCD_PEER_PORT = 2380
