@@ -143,6 +143,25 @@ def test_second_apply_changes_nothing_and_a_dry_run_predicts_nothing(cluster):
     assert changes(dry) == set()
 
 
+def test_a_dry_run_predicts_a_backups_change_on_every_member(cluster):
+    data = cluster.data
+    data["backups"]["keep"] = 2
+    cluster.write(data)
+    dry = cluster.run("--dry")
+    assert_ok(dry, "dry run of a changed keep")
+    planned = changes(dry)
+    assert {h for _, h in planned} == set(NAMES), planned
+    applied = cluster.run()
+    assert_ok(applied, "apply of a changed keep")
+    assert changes(applied) == planned
+    for h in cluster.fleet.hosts:
+        assert "repo1-retention-full=2\n" in h.exec(
+            "cat", f"/etc/pgbackrest/conf.d/{NAME}.conf").stdout
+    again = cluster.run()
+    assert_ok(again, "second apply of a changed keep")
+    assert changes(again) == set()
+
+
 def test_audit_passes_on_every_member(cluster):
     out = pgstead(cluster, "audit")
     assert out.returncode == 0, out.stdout + out.stderr
