@@ -10,10 +10,11 @@ from pyinfra.api import deploy
 
 from pgstead.config.model import Environment
 from pgstead.desired.endpoints import runs_balancer
+from pgstead.operations import daemon as daemon_ops
 from pgstead.operations import endpoints as endpoint_ops
-from pgstead.operations import ha as ha_ops
 from pgstead.operations import packages
 from pgstead.operations.files import Directory, File, managed_files
+from pgstead.render.daemon import DaemonSpec, unit_name
 from pgstead.render.ha_layout import API_PORT, PATRONI_CONFIG
 from pgstead.render.haproxy import Backend, render_haproxy_config
 from pgstead.render.keepalived import render_keepalived_config
@@ -56,10 +57,11 @@ def endpoints(env: Environment) -> None:
         File(HAPROXY_CONFIG, config, "root", "haproxy", "640"),
     ])
     # -W: master-worker, so USR2 reloads without dropping what the old workers carry.
-    ha_ops.supervised(name="HAProxy serves the leader and read ports", daemon="haproxy",
-                      user="haproxy", command=["/usr/sbin/haproxy", "-W", "-db", "-f",
-                                               HAPROXY_CONFIG],
-                      digest=_digest(config, ca), on_change="reload", reload_signal="USR2")
+    daemon_ops.supervised(name="HAProxy serves the leader and read ports", spec=DaemonSpec(
+        name="haproxy", argv=("/usr/sbin/haproxy", "-W", "-db", "-f", HAPROXY_CONFIG),
+        user="haproxy", description="HAProxy for pgstead's Patroni cluster",
+        config_digest=_digest(config, ca), reload_signal="USR2",
+        after=(unit_name("patroni"),)))
 
 
 def render_vip_config(env: Environment, me_name: str, me_address: str) -> str:
@@ -86,7 +88,8 @@ def virtual_address(env: Environment) -> None:
         File(KEEPALIVED_CONFIG, config, "root", "root", "600"),
     ])
     # keepalived re-reads its config on SIGHUP, keeping the address where it is if it may.
-    ha_ops.supervised(name=f"keepalived keeps {env.ha.vip} on the leader", daemon="keepalived",
-                      user="root", command=["/usr/sbin/keepalived", "--dont-fork",
-                                            "--log-console", "--use-file", KEEPALIVED_CONFIG],
-                      digest=_digest(config), on_change="reload")
+    daemon_ops.supervised(name=f"keepalived keeps {env.ha.vip} on the leader", spec=DaemonSpec(
+        name="keepalived", argv=("/usr/sbin/keepalived", "--dont-fork", "--log-console",
+                                 "--use-file", KEEPALIVED_CONFIG),
+        user="root", description="keepalived for pgstead's virtual address",
+        config_digest=_digest(config), reload_signal="HUP", after=(unit_name("patroni"),)))

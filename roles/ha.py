@@ -22,11 +22,13 @@ from pgstead.desired.hardening import superuser_tcp_rejects
 from pgstead.desired.settings import desired_settings
 from pgstead.facts.cluster import Resources
 from pgstead.live.host import HostResources
+from pgstead.operations import daemon as daemon_ops
 from pgstead.operations import ha as ha_ops
 from pgstead.operations.files import Directory, File, managed_files
 from pgstead.pki import ensure_ca, ensure_server_cert
 from pgstead.pki.locations import pki_dir
 from pgstead.pki.sans import LOCALHOST_SANS
+from pgstead.render.daemon import PATRONI, STORE, DaemonSpec, unit_name
 from pgstead.render.etcd import client_url, render_etcd_config
 from pgstead.render.ha_layout import (
     API_USER,
@@ -41,7 +43,6 @@ from pgstead.render.ha_layout import (
     PATRONI_DIR,
     REPLICATION_USER,
     REWIND_USER,
-    SUPERVISOR,
 )
 from pgstead.render.patroni import PatroniSecrets, render_patroni_config
 from pgstead.render.pg_hba import render_pg_hba
@@ -49,7 +50,8 @@ from pgstead.server.psql import Server
 from pgstead.server.select import server_for
 
 HOST_FILES = PROJECT_ROOT / "pgstead" / "data" / "host"
-INIT_SCRIPT = "/etc/init.d/pgstead-ha"
+# Patroni stops PostgreSQL (a shutdown checkpoint) before it exits: a stop waits this long.
+PATRONI_STOP_SECONDS = 600
 
 
 def members() -> list[Member]:
@@ -104,6 +106,24 @@ def _tls_entries(directory: str, owner: str, ca: bytes, cert: bytes, key: bytes)
     ]
 
 
+def etcd_spec(config_digest: str) -> DaemonSpec:
+    # etcd re-reads nothing on a signal: a changed config or certificate restarts it.
+    return DaemonSpec(name="etcd", argv=("/usr/bin/etcd", "--config-file", ETCD_CONFIG),
+                      user="etcd", description="etcd member for pgstead's Patroni cluster",
+                      config_digest=config_digest, reload_signal=None, notify=True,
+                      stop_order=STORE, stop_seconds=30)
+
+
+def patroni_spec(config_digest: str) -> DaemonSpec:
+    # Only Patroni is signalled to stop: it stops PostgreSQL itself, and a Patroni that dies
+    # leaves PostgreSQL running for the restarted one to take over.
+    return DaemonSpec(name="patroni", argv=("/usr/bin/patroni", PATRONI_CONFIG),
+                      user="postgres", description="Patroni for pgstead",
+                      config_digest=config_digest, reload_signal="HUP", stop_order=PATRONI,
+                      stop_seconds=PATRONI_STOP_SECONDS, stop_main_only=True,
+                      after=(unit_name("etcd"),))
+
+
 @deploy("Consensus store (etcd)")
 def consensus(env: Environment) -> None:
     server = server_for(env)
@@ -111,16 +131,14 @@ def consensus(env: Environment) -> None:
         return
     me = server.patroni.member
     ca, cert, key = _member_certificate(env, me)
-    managed_files(name="pgstead's supervisor, Patroni client and boot script", entries=[
-        File(SUPERVISOR, HOST_FILES / "pgstead-supervise", mode="755"),
+    managed_files(name="pgstead's Patroni client and Patroni's directory", entries=[
         File(HOST_PROGRAM, HOST_FILES / "pgstead-patroni", mode="755"),
-        File(INIT_SCRIPT, HOST_FILES / "pgstead-ha", mode="755"),
         # Patroni's directory now: the TLS role puts PostgreSQL's files there.
         Directory(PATRONI_DIR, "postgres", "postgres", "700"),
         *_tls_entries(PATRONI_DIR, "postgres", ca, cert, key),
     ])
-    ha_ops.boot_script(name=f"{INIT_SCRIPT} runs at boot; the packages' own do not",
-                       script="pgstead-ha", disabled=["etcd", "patroni"])
+    ha_ops.package_scripts_disabled(name="The packages' etcd and patroni do not start at boot",
+                                    disabled=["etcd", "patroni"])
     etcd = etcd_members(env)
     if me in etcd:
         ha_ops.package_etcd_removed(name="Debian's throw-away etcd member removed")
@@ -131,9 +149,8 @@ def consensus(env: Environment) -> None:
             File(ETCD_CONFIG, config, "etcd", "etcd", "600"),
             Directory(ETCD_DATA.rsplit("/", 1)[0], "etcd", "etcd", "700"),
         ])
-        ha_ops.supervised(name=f"etcd member {me.name} runs", daemon="etcd", user="etcd",
-                          command=["/usr/bin/etcd", "--config-file", ETCD_CONFIG],
-                          digest=_digest(config, ca, cert, key), stop_seconds=30)
+        daemon_ops.supervised(name=f"etcd member {me.name} runs", spec=etcd_spec(
+            _digest(config, ca, cert, key)))
     ha_ops.etcd_healthy(name="etcd answers with a quorum", cert_dir=PATRONI_DIR,
                         endpoints=[client_url(m) for m in etcd])
 
@@ -176,8 +193,6 @@ def patroni(env: Environment) -> None:
     ])
     # A changed file is re-read on SIGHUP: Patroni applies what changed, restarting nothing
     # itself (restart-class parameters wait for the settings role's rolling restart).
-    ha_ops.supervised(name=f"Patroni member {server.patroni.member.name} runs",
-                      daemon="patroni", user="postgres",
-                      command=["/usr/bin/patroni", PATRONI_CONFIG], digest=_digest(config),
-                      on_change="reload")
+    daemon_ops.supervised(name=f"Patroni member {server.patroni.member.name} runs",
+                          spec=patroni_spec(_digest(config)))
     ha_ops.member_running(name="Patroni runs PostgreSQL with a leader", node=server.patroni)

@@ -6,12 +6,14 @@ from pyinfra.api import deploy
 
 from pgstead.config.model import Environment
 from pgstead.config.secrets import resolve_password
+from pgstead.operations import daemon as daemon_ops
 from pgstead.operations import monitoring as monitoring_ops
 from pgstead.operations.files import Directory, File
 from pgstead.pki.bcrypt_hash import bcrypt_hash
-from pgstead.render.daemon import DaemonSpec
+from pgstead.render.daemon import DaemonSpec, unit_name
 from pgstead.render.exporter import (
     MONITOR_ROLE,
+    WEB_USER,
     data_source,
     exporter_argv,
     exporter_paths,
@@ -22,19 +24,20 @@ from pgstead.render.exporter import (
 from pgstead.server.select import server_for
 from roles.tls import host_certificate
 
-# The basic auth user of an exporter on a declared address; its password is generated in the
+# The password of the exporter's basic auth user (WEB_USER) on a declared address, in the
 # controller's state directory (secrets/exporter-web.password), for Prometheus' scrape config.
-WEB_USER = "prometheus"
 WEB_PASSWORD_NAME = "exporter-web"
 
 
 def exporter_spec(env: Environment) -> DaemonSpec:
     m = env.monitoring
     paths = exporter_paths(env.name)
-    return DaemonSpec(name=f"pgstead-exporter-{env.name}",
+    return DaemonSpec(name=f"exporter-{env.name}",
                       argv=exporter_argv(m.listen_address, m.port, paths), user=MONITOR_ROLE,
-                      log=paths.log, environment={"DATA_SOURCE_NAME": data_source(
-                          server_for(env).socket_port)}, reloads=False)
+                      description=f"prometheus-postgres-exporter for pgstead ({env.name})",
+                      environment={"DATA_SOURCE_NAME": data_source(server_for(env).socket_port)},
+                      reload_signal=None, after=("postgresql.service", unit_name("patroni")),
+                      ready_port=m.port, log=paths.log)
 
 
 def exporter_files(env: Environment) -> list:
@@ -57,6 +60,13 @@ def exporter_files(env: Environment) -> list:
 @deploy("Monitoring")
 def monitoring(env: Environment) -> None:
     m = env.monitoring
+    if not m.exporter:
+        # pgstead's exporter, if an earlier file had one: stopped, with its files; its log,
+        # the monitor role and pg_stat_statements stay.
+        paths = exporter_paths(env.name)
+        daemon_ops.unsupervised(name="No exporter", spec=exporter_spec(env),
+                                files=[paths.queries, paths.web_config, paths.tls_cert,
+                                       paths.tls_key])
     if not (m.exporter or m.statements):
         return
     server = server_for(env)

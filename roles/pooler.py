@@ -2,45 +2,37 @@
 
 from pyinfra.api import deploy
 
-from pgstead.config.budget import pooled_users, pools
+from pgstead.config.budget import pooled_users
 from pgstead.config.model import Environment
-from pgstead.desired.settings import TLS_FILES
+from pgstead.desired.pooler import pgbouncer_config
+from pgstead.operations import daemon as daemon_ops
 from pgstead.operations import pooler as pooler_ops
-from pgstead.render.daemon import DaemonSpec
-from pgstead.render.pgbouncer import (
-    ClientTls,
-    client_sslmode,
-    pgbouncer_paths,
-    render_pgbouncer_ini,
-)
+from pgstead.render.daemon import DaemonSpec, unit_name
+from pgstead.render.pgbouncer import pgbouncer_paths
 from pgstead.server.select import server_for
 
 
 def pgbouncer_spec(env: Environment) -> DaemonSpec:
     paths = pgbouncer_paths(env.name)
     listen = f"{','.join(env.pooler.listen_addresses)}:{env.pooler.port}"
-    return DaemonSpec(name=f"pgstead-pgbouncer-{env.name}",
-                      argv=(pooler_ops.PGBOUNCER, paths.config), user="postgres",
-                      log=paths.log, reloads=True, notify=True, restart_on=listen)
-
-
-def pgbouncer_config(env: Environment) -> str:
-    server = server_for(env)
-    tls = None
-    if env.tls.enabled:
-        base = server.config_dir
-        tls = ClientTls(sslmode=client_sslmode(env.tls.enabled, env.tls.require),
-                        cert=f"{base}/{TLS_FILES['cert']}", key=f"{base}/{TLS_FILES['key']}",
-                        ca=f"{base}/{TLS_FILES['ca']}", min_protocol=env.tls.min_protocol)
-    return render_pgbouncer_ini(env_name=env.name, source=env.source.name, pooler=env.pooler,
-                                pools=pools(env), server_port=server.socket_port,
-                                paths=pgbouncer_paths(env.name), tls=tls)
+    return DaemonSpec(name=f"pgbouncer-{env.name}", argv=(pooler_ops.PGBOUNCER, paths.config),
+                      user="postgres", description=f"pgbouncer for pgstead ({env.name})",
+                      reload_signal="HUP", notify=True, restart_on=listen,
+                      after=("postgresql.service", unit_name("patroni")),
+                      ready_port=env.pooler.port if env.pooler.listen_addresses else None,
+                      log=paths.log)
 
 
 @deploy("Connection pooler")
 def pooler(env: Environment) -> None:
     if not env.pooler.enabled:
+        # pgstead's instance, if an earlier file had one: stopped, with its files (the auth
+        # file holds the users' verifiers); its log stays.
+        paths = pgbouncer_paths(env.name)
+        daemon_ops.unsupervised(name="No pooler", spec=pgbouncer_spec(env),
+                                files=[paths.config, paths.auth_file])
         return
+    server = server_for(env)
     pooler_ops.pgbouncer(name=f"pgbouncer on port {env.pooler.port}", spec=pgbouncer_spec(env),
-                         paths=pgbouncer_paths(env.name), config=pgbouncer_config(env),
-                         server=server_for(env), users=pooled_users(env))
+                         paths=pgbouncer_paths(env.name), config=pgbouncer_config(env, server),
+                         server=server, users=pooled_users(env))

@@ -1,6 +1,9 @@
 -- The live access state of the current database, one JSON document: its owner and ACL, the
 -- managed schemas, installed extensions, every table-like relation and sequence in the
 -- managed schemas, and default privileges there (and database-wide ones).
+-- Relations that belong to an extension (pg_stat_statements' views in public) are left out:
+-- their privileges are the extension script's, and CREATE EXTENSION in the same plan makes
+-- them after the state was read, so a plan could never see them coming.
 -- An ACL is a list of [grantee, privilege] pairs, '' standing for PUBLIC and a trailing '*'
 -- marking a privilege held WITH GRANT OPTION; NULL ACLs are expanded to their defaults and
 -- the object owner's own entries are left out.
@@ -40,7 +43,10 @@ SELECT json_build_object(
               WHERE x.grantee <> c.relowner)
     ) ORDER BY m.nspname, c.relname), '[]')
     FROM pg_class AS c JOIN managed AS m ON m.oid = c.relnamespace
-    WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')),
+    WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+      AND NOT EXISTS (SELECT 1 FROM pg_depend AS dep
+                      WHERE dep.classid = 'pg_class'::regclass AND dep.objid = c.oid
+                        AND dep.deptype = 'e')),
   'default_acls', (SELECT coalesce(json_agg(json_build_object(
       'owner', pg_get_userbyid(a.defaclrole),
       'schema', m.nspname,

@@ -133,6 +133,38 @@ def test_every_conversion_lands_as_the_target_type(target, tmp_path):
     assert report["committed"] is True and report["tables"][0]["rows"] == 3
 
 
+def test_values_whose_text_forms_differ_most_prove_equal(target, tmp_path):
+    # The checksum compares the COPY text written with the server's rendering of what it
+    # stored: these are the values where the two could most easily disagree.
+    floats = [0.1, -0.0, 1e15, -1234567890123456.8, 999999999999999.9, 1e16, 1.5e-7, 1e-300,
+              2.2250738585072014e-308, 1e308, 123.45, 5.0, float("inf"), float("nan")]
+    reals = [0.1, -0.0, 1e15, 1.5e-7, 123.45, 5.0, 3.4e38, 1e-38, float("inf"), float("nan")]
+    docs = ['{"b": 1, "a": [1.50e1, -0.0, 1E+2, 0.000], "aa": {"y": true, "x": null}}',
+            '{"k": "tab\\t nl\\n \\u00e9 \\u2028 \\"q\\" \\\\ /", "k": "last"}',
+            '"just a string"', "42", "[]", "  {}  ", '{"\\u00e9": 1, "z": 2, "é1": 3}']
+    texts = ["tab\there", "new\nline", "back\\slash", "cr\rhere", "ünïcödé ✓", "", " x "]
+    rows = [(i, floats[i % len(floats)], reals[i % len(reals)],
+             ["12.5", 7, "1E+2", "-0.000", "0.00150", 0.1, "123456789012345678.9"][i % 7],
+             docs[i % len(docs)], texts[i % len(texts)], texts[i % len(texts)][:3],
+             bytes(range(i % 256, 256)), ["0999-01-02 03:04:05.678900", "2024-02-29T23:59:59Z",
+                                          "1970-01-01 00:00:00.000001+13:45",
+                                          "2024-03-01 00:00:00"][i % 4],
+             ["0001-01-01", "2024-02-29", "9999-12-31"][i % 3],
+             ["00:00:00", "12:34:56.5", "23:59:59.999999"][i % 3])
+            for i in range(60)]
+    db = sqlite_file(tmp_path / "edges.db", """
+        CREATE TABLE edges (id INTEGER PRIMARY KEY, d REAL, r REAL, n NUMERIC, doc TEXT,
+          t TEXT, c TEXT, b BLOB, ts TEXT, day TEXT, clock TEXT);""", {"edges": rows})
+    target_schema(target, """CREATE TABLE edges (id int PRIMARY KEY, d float8, r real,
+        n numeric, doc jsonb, t text, c char(4), b bytea, ts timestamptz, day date,
+        clock time)""")
+    run_import(target, db)
+    stored = fetch(target, "SELECT count(*), count(DISTINCT doc), sum(length(b)) FROM edges")
+    assert stored == [(60, len(docs), sum(256 - i % 256 for i in range(60)))]
+    assert fetch(target, "SELECT d::text, n::text, doc::text FROM edges WHERE id = 0") == [
+        ("0.1", "12.5", '{"a": [15.0, 0.0, 100, 0.000], "b": 1, "aa": {"x": null, "y": true}}')]
+
+
 def test_columns_match_by_case_when_unambiguous_and_are_refused_when_not(target, tmp_path):
     db = sqlite_file(tmp_path / "case.db",
                      'CREATE TABLE people (id INTEGER PRIMARY KEY, "createdAt" TEXT, '

@@ -1,7 +1,8 @@
 """The exporter and `pgstead status` on a real cluster with a pooler and backups: /metrics on
 localhost only with pg_up 1, database sizes and statements, no password where it can read,
-and a status screen that is healthy (exit 0) until a backup goes stale and a user hogs its
-connections (exit 1, naming each)."""
+a status screen that is healthy (exit 0) until a backup goes stale and a user hogs its
+connections (exit 1, naming each), a crashed exporter brought back by its supervisor (no
+systemd here), and `exporter: false` removing it."""
 
 from __future__ import annotations
 
@@ -24,14 +25,16 @@ import pytest
 
 from pgstead.config.secrets import generated_password_path
 from pgstead.render.cron import backup_command, cron_file_path
-from pgstead.render.daemon import RUN_DIR
-from pgstead.render.exporter import exporter_paths
+from pgstead.render.daemon import RECORD_DIR, SUPERVISOR
+from pgstead.render.exporter import EXPORTER, exporter_paths
 from pgstead.render.pgbouncer import pgbouncer_paths
 from tests.clusters import drop_cluster, free_port, sql, worker_ports
 from tests.conftest import EnvFile, base_environment
 from tests.pgstead_run import ROOT, apply, dry
+from tests.supervised import comes_back, supervised_pid
 
 DATABASE = "monapp"
+EXTRA_DATABASE = "monreports"
 OWNER, WRITER = "mon_owner", "mon_rw"
 WRITER_LIMIT = 10
 BACKUPS = Path("/var/backups/pgstead-status-test")
@@ -84,9 +87,9 @@ class Monitored:
         return psycopg.connect(host="/var/run/postgresql", port=self.env.port, dbname=DATABASE,
                                user=user, password=self.passwords[user], autocommit=True)
 
-    def metrics(self) -> str:
+    def metrics(self, seconds: float = 60) -> str:
         url = f"http://127.0.0.1:{self.exporter_port}/metrics"
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + seconds
         while True:  # the exporter was just started in the background
             try:
                 with urllib.request.urlopen(url, timeout=10) as answer:
@@ -98,16 +101,16 @@ class Monitored:
                     raise
             time.sleep(0.5)
 
+    @property
+    def exporter(self) -> str:
+        return f"exporter-{self.name}"
+
     def exporter_pid(self) -> int:
-        return int(Path(RUN_DIR, f"pgstead-exporter-{self.name}.pid").read_text())
+        return supervised_pid(self.exporter, EXPORTER)
 
     def stop(self) -> None:
-        for daemon in (f"pgstead-exporter-{self.name}", f"pgstead-pgbouncer-{self.name}"):
-            pidfile = Path(RUN_DIR, f"{daemon}.pid")
-            subprocess.run(["start-stop-daemon", "--stop", "--quiet", "--oknodo", "--retry",
-                            "TERM/20/KILL/5", "--pidfile", str(pidfile), "--remove-pidfile"],
-                           check=False)
-            Path(RUN_DIR, f"{daemon}.key").unlink(missing_ok=True)
+        for daemon in (self.exporter, f"pgbouncer-{self.name}"):
+            subprocess.run([SUPERVISOR, "remove", daemon, "30"], check=False)
         paths, pooler = exporter_paths(self.name), pgbouncer_paths(self.name)
         for path in (paths.queries, paths.log, pooler.config, pooler.auth_file, pooler.log,
                      cron_file_path(self.name)):
@@ -150,6 +153,47 @@ def test_exporter_metrics_have_pg_up_database_sizes_and_statements(monitored):
     assert statements, text[-2000:]
     assert "SCRAM-SHA-256" not in sql(monitored.env.port,
                                       "SELECT string_agg(query, ' ') FROM pg_stat_statements")
+
+
+def statements_installed(port: int, database: str) -> bool:
+    return sql(port, "SELECT count(*) FROM pg_extension WHERE extname = 'pg_stat_statements'",
+               dbname=database) == "1"
+
+
+def test_pg_stat_statements_in_postgres_and_every_declared_database(monitored):
+    for database in ("postgres", DATABASE):
+        assert statements_installed(monitored.env.port, database), database
+    # Its views keep the extension's privileges: the readwrite user reads its own statements
+    # through its USAGE on the locked public schema, and got no write privilege on them.
+    with monitored.direct(WRITER) as conn:
+        conn.execute("SELECT count(*) FROM public.orders")
+        texts = [row[0] for row in conn.execute("SELECT query FROM pg_stat_statements")]
+        assert any("public.orders" in q for q in texts)
+        writable = conn.execute(
+            "SELECT has_table_privilege('public.pg_stat_statements', 'INSERT, UPDATE, DELETE')"
+        ).fetchone()[0]
+        assert writable is False
+    # public stays closed to PUBLIC (hardening's public_schema_usage).
+    assert sql(monitored.env.port, "SELECT has_schema_privilege('public', 'public', 'USAGE')",
+               dbname=DATABASE) == "f"
+
+
+def test_a_new_database_gets_pg_stat_statements_as_planned(monitored):
+    data = monitored.env.data
+    data["databases"].append({"name": EXTRA_DATABASE, "owner": OWNER})
+    monitored.env.write()
+    try:
+        planned = dry(monitored.env.path, monitored.env.state_dir,
+                      extra_env=monitored.secrets_env)
+        assert planned.failed == [], planned.stderr[-3000:]
+        assert f"{EXTRA_DATABASE}: create extension pg_stat_statements" in planned.stderr
+        applied = monitored.apply()
+        assert applied.changed == planned.changed
+        assert statements_installed(monitored.env.port, EXTRA_DATABASE)
+        assert monitored.apply().changed == []
+    finally:
+        data["databases"].pop()
+        monitored.env.write()
 
 
 def test_exporter_listens_on_localhost_only(monitored):
@@ -254,3 +298,43 @@ def test_exporter_on_a_declared_address_serves_tls_with_basic_auth(monitored):
         monitored.env.data["monitoring"].pop("listen_address")
         monitored.env.write()
         monitored.apply()
+
+
+def test_a_killed_exporter_comes_back_by_itself_and_the_next_apply_changes_nothing(monitored):
+    killed = monitored.exporter_pid()
+    os.kill(killed, 9)
+    pid = comes_back(monitored.exporter, EXPORTER, killed)
+    assert "pg_up 1" in monitored.metrics(seconds=120).splitlines()
+    assert dry(monitored.env.path, monitored.env.state_dir,
+               extra_env=monitored.secrets_env).changed == []
+    assert monitored.apply().changed == []
+    assert monitored.exporter_pid() == pid
+
+
+def test_exporter_false_stops_pgsteads_exporter_and_removes_it(monitored):
+    pid = monitored.exporter_pid()
+    record = Path(RECORD_DIR) / monitored.exporter
+    queries = Path(exporter_paths(monitored.name).queries)
+    assert record.exists() and queries.exists()
+    monitored.env.data["monitoring"]["exporter"] = False
+    monitored.env.write()
+    try:
+        planned = dry(monitored.env.path, monitored.env.state_dir,
+                      extra_env=monitored.secrets_env).changed
+        assert any("No exporter" in name for name in planned), planned
+        assert Path(f"/proc/{pid}").exists() and record.exists()  # the dry run touched nothing
+        assert monitored.apply().changed == planned
+        assert not Path(f"/proc/{pid}").exists() or "exporter" not in Path(
+            f"/proc/{pid}/cmdline").read_text()
+        assert not record.exists() and not queries.exists()
+        with pytest.raises(OSError):
+            urllib.request.urlopen(f"http://127.0.0.1:{monitored.exporter_port}/metrics",
+                                   timeout=10)
+        # The pooler, supervised the same way, is untouched.
+        assert Path(RECORD_DIR, f"pgbouncer-{monitored.name}").exists()
+        assert monitored.apply().changed == []
+        assert dry(monitored.env.path, monitored.env.state_dir,
+                   extra_env=monitored.secrets_env).changed == []
+    finally:
+        del monitored.env.data["monitoring"]["exporter"]
+        monitored.env.write()

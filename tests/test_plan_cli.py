@@ -14,11 +14,14 @@ import yaml
 
 from pgstead.config.load import load_environment
 from pgstead.desired.hba import pg_hba_for
+from pgstead.desired.pooler import pgbouncer_config
 from pgstead.desired.settings import desired_settings
 from pgstead.live.host import HostResources
 from pgstead.render.backup_config import render_backup_config
 from pgstead.render.compose import render_compose
 from pgstead.render.cron import render_cron_entry
+from pgstead.render.exporter import render_queries
+from pgstead.server.select import server_for
 from tests.pgstead_run import ROOT
 
 EXAMPLE = Path("/work/shared/design/environment.example.yml")
@@ -235,3 +238,58 @@ def test_ci_example_validates_and_plans_every_environment_without_secrets(tmp_pa
     refused = run_ci_step(ci_step("Validate"), tmp_path)
     assert refused.returncode == 2
     assert "backups.keep" in refused.stderr
+
+
+def with_pooler_and_monitoring(data: dict) -> None:
+    data["pooler"] = {"port": 6432, "listen_addresses": ["10.0.0.5"]}
+    data["monitoring"] = {"listen_address": "10.0.0.5"}
+
+
+def test_pooler_and_exporter_files_are_planned_with_verifiers_masked(tmp_path, example,
+                                                                     monkeypatch):
+    edit(example, with_pooler_and_monitoring)
+    run = plan(tmp_path, example)
+    assert run.returncode == 0, run.stderr
+    env = loaded(monkeypatch, tmp_path, example)
+    files = planned(tmp_path)
+    assert set(files) == PLAIN_FILES | {
+        "pgbouncer/pgstead-prod.ini", "pgbouncer/pgstead-prod.users",
+        "exporter/exporter-prod-queries.yaml", "exporter/exporter-prod-web.yaml"}
+    # The configuration and the queries are the renderers' bytes, as the roles install them.
+    assert files["pgbouncer/pgstead-prod.ini"] == pgbouncer_config(env, server_for(env))
+    assert "listen_addr = 10.0.0.5" in files["pgbouncer/pgstead-prod.ini"]
+    assert files["exporter/exporter-prod-queries.yaml"] == render_queries(True)
+    index = files["INDEX.txt"]
+    assert "pgbouncer/pgstead-prod.ini -> /etc/pgbouncer/pgstead-prod.ini" in index
+    assert "pgbouncer/pgstead-prod.users -> /etc/pgbouncer/pgstead-prod.users" in index
+    assert ("exporter/exporter-prod-web.yaml -> /etc/pgstead/exporter-prod-web.yaml"
+            in index)
+    # The auth file names who gets through and where the password comes from, no verifier.
+    users = files["pgbouncer/pgstead-prod.users"]
+    entries = [line for line in users.splitlines() if line.startswith('"')]
+    assert entries == ['"app_owner" "********"', '"app_rw" "********"',
+                       '"reporting" "********"']
+    assert "; app_rw: password ******** (from env:APP_RW_PASSWORD)" in users
+    assert "SCRAM-SHA-256$" not in users and '"postgres"' not in users
+    web = files["exporter/exporter-prod-web.yaml"]
+    assert "  prometheus: '********'" in web and "$2b$" not in web
+    everything = "".join(files.values()) + run.stdout + run.stderr
+    assert RW_PASSWORD not in everything and REPORTING_PASSWORD not in everything
+    assert not (tmp_path / "state" / "prod" / "secrets" / "exporter-web.password").exists(), \
+        "planning generates no exporter password"
+
+
+def test_statements_put_pg_stat_statements_in_every_database_of_the_plan(tmp_path, example):
+    edit(example, with_pooler_and_monitoring)
+    assert plan(tmp_path, example).returncode == 0
+    roles = planned(tmp_path)["roles-and-grants.txt"]
+    assert "extensions: pgcrypto, pg_stat_statements" in roles
+    assert "-- create extension pg_stat_statements" in roles
+
+
+def test_exporter_on_localhost_plans_no_web_config(tmp_path, example):
+    edit(example, lambda d: d.update(monitoring={"statements": False}))
+    assert plan(tmp_path, example).returncode == 0
+    files = planned(tmp_path)
+    assert set(files) == PLAIN_FILES | {"exporter/exporter-prod-queries.yaml"}
+    assert files["exporter/exporter-prod-queries.yaml"] == render_queries(False)

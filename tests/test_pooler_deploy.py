@@ -1,6 +1,7 @@
 """pgbouncer in front of a real cluster, through real pyinfra runs: SCRAM logins over
 verify-full, refusals, a password rotation, a reload that keeps clients, 500 clients on the
-declared server connections, and a budget refused before anything is touched."""
+declared server connections, a budget refused before anything is touched, a crashed pgbouncer
+brought back by its supervisor (no systemd here), and the section's removal."""
 
 from __future__ import annotations
 
@@ -17,11 +18,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from pgstead.render.daemon import RUN_DIR
+from pgstead.render.daemon import RECORD_DIR, RUN_DIR, SUPERVISOR
 from pgstead.render.pgbouncer import pgbouncer_paths
 from tests.clusters import drop_cluster, free_port, sql, worker_ports
 from tests.conftest import EnvFile, base_environment
 from tests.pgstead_run import ROOT, apply, dry, pyinfra
+from tests.supervised import comes_back, supervised_pid
 
 DATABASE = "poolapp"
 OWNER, WRITER = "pool_owner", "pool_rw"
@@ -62,7 +64,7 @@ class Pooled:
                           "max_client_conn": 1000}
         self.env.write()
         self.paths = pgbouncer_paths(name)
-        self.pidfile = Path(RUN_DIR) / f"pgstead-pgbouncer-{name}.pid"
+        self.daemon = f"pgbouncer-{name}"
 
     @property
     def secrets_env(self) -> dict[str, str]:
@@ -89,14 +91,12 @@ class Pooled:
                                autocommit=True)
 
     def pgbouncer_pid(self) -> int:
-        return int(self.pidfile.read_text().strip())
+        """pgbouncer's own pid (pgstead-supervise's child: setpriv and env exec into it)."""
+        return supervised_pid(self.daemon, "/usr/sbin/pgbouncer")
 
     def stop(self) -> None:
-        subprocess.run(["start-stop-daemon", "--stop", "--quiet", "--oknodo", "--retry",
-                        "TERM/20/KILL/5", "--pidfile", str(self.pidfile), "--remove-pidfile"],
-                       check=False)
-        for path in (self.paths.config, self.paths.auth_file, self.paths.log,
-                     str(self.pidfile.with_suffix(".key"))):
+        subprocess.run([SUPERVISOR, "remove", self.daemon, "30"], check=False)
+        for path in (self.paths.config, self.paths.auth_file, self.paths.log):
             Path(path).unlink(missing_ok=True)
 
 
@@ -301,3 +301,82 @@ def test_password_rotation_lets_the_new_password_in_and_refuses_the_old(pooled):
     with pytest.raises(psycopg.OperationalError, match="authentication failed"):
         pooled.connect(WRITER, old)
     assert pooled.apply().changed == []
+
+
+def login_works(pooled: Pooled, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with pooled.connect(WRITER) as conn:
+                assert conn.execute("SELECT current_user").fetchone() == (WRITER,)
+            return
+        except psycopg.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def test_a_killed_pgbouncer_comes_back_by_itself_and_the_next_apply_changes_nothing(pooled):
+    killed = pooled.pgbouncer_pid()
+    os.kill(killed, 9)
+    pid = comes_back(pooled.daemon, "/usr/sbin/pgbouncer", killed)
+    login_works(pooled)
+    assert pooled.pgbouncer_pid() == pid
+    assert pooled.dry().changed == []
+    assert pooled.apply().changed == []
+    assert pooled.pgbouncer_pid() == pid
+
+
+def test_a_pgbouncer_started_by_an_older_release_is_replaced_once(pooled):
+    """An older pgstead ran pgbouncer under start-stop-daemon with a pid file of its own: the
+    next apply stops that instance and starts pgstead-supervise's, once."""
+    subprocess.run([SUPERVISOR, "remove", pooled.daemon, "30"], check=True)
+    old = Path(RUN_DIR) / f"pgstead-{pooled.daemon}"
+    subprocess.run(["start-stop-daemon", "--start", "--quiet", "--background",
+                    "--make-pidfile", "--pidfile", f"{old}.pid", "--chuid", "postgres",
+                    "--startas", "/usr/sbin/pgbouncer", "--", pooled.paths.config], check=True)
+    old.with_suffix(".key").write_text("an older release's restart key")
+    legacy = int(Path(f"{old}.pid").read_text())
+    login_works(pooled)
+    try:
+        assert any("pgbouncer" in name for name in pooled.dry().changed)
+        assert any("pgbouncer" in name for name in pooled.apply().changed)
+        assert not Path(f"/proc/{legacy}").exists() or "pgbouncer" not in Path(
+            f"/proc/{legacy}/cmdline").read_text()
+        assert not Path(f"{old}.pid").exists() and not old.with_suffix(".key").exists()
+        pid = pooled.pgbouncer_pid()
+        login_works(pooled)
+        assert pooled.apply().changed == []
+        assert pooled.pgbouncer_pid() == pid
+    finally:
+        subprocess.run(["start-stop-daemon", "--stop", "--quiet", "--oknodo", "--pidfile",
+                        f"{old}.pid", "--remove-pidfile"], check=False)
+
+
+def test_removing_the_pooler_section_stops_pgsteads_pgbouncer_and_removes_it(pooled):
+    pid = pooled.pgbouncer_pid()
+    record = Path(RECORD_DIR) / pooled.daemon
+    assert record.exists()
+    section = pooled.env.data.pop("pooler")
+    pooled.env.write()
+    try:
+        planned = pooled.dry().changed
+        assert any("No pooler" in name for name in planned), planned
+        assert Path(f"/proc/{pid}").exists() and record.exists()  # the dry run touched nothing
+        changed = pooled.apply().changed
+        assert changed == planned
+        assert not Path(f"/proc/{pid}").exists() or "pgbouncer" not in Path(
+            f"/proc/{pid}/cmdline").read_text()
+        assert not record.exists()
+        assert not Path(pooled.paths.config).exists()
+        assert not Path(pooled.paths.auth_file).exists()
+        status = subprocess.run([SUPERVISOR, "status", pooled.daemon], capture_output=True,
+                                text=True, check=True)
+        assert status.stdout.strip() == "stopped"
+        with pytest.raises(psycopg.OperationalError):
+            pooled.connect(WRITER).close()
+        assert pooled.apply().changed == []
+        assert pooled.dry().changed == []
+    finally:
+        pooled.env.data["pooler"] = section
+        pooled.env.write()

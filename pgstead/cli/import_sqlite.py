@@ -75,15 +75,17 @@ def import_(file: str, sqlite_path: Path, database: str, host: str | None,
     options = ImportOptions(sqlite_path, database, _names(tables), _names(exclude), schema,
                             truncate, dry_run, create_schema)
     try:
-        conn = psycopg.connect(**info.connect_kwargs(), connect_timeout=15,
-                               application_name="pgstead import")
+        # The second connection carries the lines whose checksum the server sums for the
+        # source side (pgstead.importer.checksum).
+        conn, lines = (psycopg.connect(**info.connect_kwargs(), connect_timeout=15,
+                                       application_name="pgstead import") for _ in range(2))
     except psycopg.OperationalError as error:
         raise click.ClickException(f"cannot connect to {info.host}:{info.port} as "
                                    f"{info.user}: {error}") from None
     progress = StreamProgress()
     try:
-        with conn:
-            report = import_sqlite(conn, options, progress)
+        with conn, lines:
+            report = import_sqlite(conn, lines, options, progress)
     except ImportRefused as error:
         click.echo(f"import refused: {error}", err=True)
         click.echo(f"nothing was written to {database}: the transaction was rolled back",

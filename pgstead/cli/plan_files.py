@@ -10,17 +10,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pgstead.config.budget import pooled_users
 from pgstead.config.model import Environment, User
 from pgstead.desired import hardening
 from pgstead.desired.backup_files import backup_files
 from pgstead.desired.grants import plan_database, plan_template_public
 from pgstead.desired.ha import dynamic_configuration, split_settings
 from pgstead.desired.hba import pg_hba_for
+from pgstead.desired.pooler import pgbouncer_config
 from pgstead.desired.settings import desired_settings, tuned
 from pgstead.live.host import HostResources
 from pgstead.pki.sans import server_sans
 from pgstead.postgres import catalog
 from pgstead.render.compose import layout_for, render_compose
+from pgstead.render.exporter import (
+    WEB_USER,
+    exporter_paths,
+    exposed,
+    render_queries,
+    render_web_config,
+)
 from pgstead.render.pgbackrest import (
     MAIN_CONFIG,
     default_data_directory,
@@ -31,6 +40,7 @@ from pgstead.render.pgbackrest import (
     stanza_name,
     uses_pgbackrest,
 )
+from pgstead.render.pgbouncer import pgbouncer_paths, render_auth_file
 from pgstead.server.select import server_for
 
 MASK = "********"
@@ -251,6 +261,46 @@ def render_tls_plan(env: Environment) -> str:
     ]) + "\n"
 
 
+def render_masked_auth_file(env: Environment) -> str:
+    """pgbouncer's auth file with each verifier masked: which users get through, and where
+    their passwords come from. The real verifiers use the salt the server stores, which only
+    the host knows, and are secrets in their own right (a verifier lets pgbouncer log in)."""
+    users = pooled_users(env)
+    header = ["; pgbouncer's auth file (postgres:postgres 0600): each user's SCRAM-SHA-256 "
+              "verifier exactly as the server stores it (same salt and iterations), "
+              "recomputed on the controller; masked in this plan.",
+              "; The postgres superuser and auth: cert users are never in it."]
+    header += [f"; {u.name}: password {_password(u)}" for u in users]
+    return "\n".join(header) + "\n" + render_auth_file({u.name: MASK for u in users})
+
+
+def _pooler_files(env: Environment) -> list[PlannedFile]:
+    paths = pgbouncer_paths(env.name)
+    return [
+        PlannedFile(f"pgbouncer/{paths.config.rsplit('/', 1)[1]}",
+                    pgbouncer_config(env, server_for(env)), paths.config,
+                    "pgbouncer's configuration (root:postgres 0640)"),
+        PlannedFile(f"pgbouncer/{paths.auth_file.rsplit('/', 1)[1]}",
+                    render_masked_auth_file(env), paths.auth_file,
+                    "pgbouncer's auth file, verifiers masked"),
+    ]
+
+
+def _exporter_files(env: Environment) -> list[PlannedFile]:
+    paths = exporter_paths(env.name)
+    files = [PlannedFile(f"exporter/{paths.queries.rsplit('/', 1)[1]}",
+                         render_queries(env.monitoring.statements), paths.queries,
+                         "the exporter's queries (root:prometheus 0640)")]
+    if exposed(env.monitoring.listen_address):
+        files.append(PlannedFile(
+            f"exporter/{paths.web_config.rsplit('/', 1)[1]}",
+            render_web_config(paths, WEB_USER, MASK), paths.web_config,
+            "the exporter's TLS and basic auth (the bcrypt hash of its password, generated in "
+            "the controller's state as secrets/exporter-web.password, masked; its certificate "
+            "and key are the server's, see tls.txt)"))
+    return files
+
+
 def plan_files(env: Environment, *, memory_bytes: int | None = None,
                cpus: int | None = None) -> list[PlannedFile]:
     """Every file the deploy of `env` puts on a host, plus the settings and access listings.
@@ -299,6 +349,10 @@ def plan_files(env: Environment, *, memory_bytes: int | None = None,
                                  render_main_config(repo_path(env.backups)), MAIN_CONFIG,
                                  "pgBackRest's main config (the repository `pgbackrest info` "
                                  "lists)"))
+    if env.pooler.enabled:
+        files += _pooler_files(env)
+    if env.monitoring.exporter:
+        files += _exporter_files(env)
     index = ["# Files pgstead would put on each host of this environment "
              f"({env.name}, from {env.source.name}).", "# plan file -> host path: what"]
     index += [f"{f.path} -> {f.host_path or '(listing)'}: {f.what}" for f in files]

@@ -62,7 +62,7 @@ def build_environment(document: dict, *, source: Path, state_dir: Path,
         hardening=_hardening(document.get("hardening", {})),
         ha=_ha(document.get("ha"), document["name"]),
     )
-    return _hardened(env, document)
+    return _with_statements(_hardened(env, document))
 
 
 def parse_size(text: str) -> int:
@@ -172,6 +172,21 @@ def _monitoring(raw: dict | None) -> Monitoring:
     if raw is None:
         return Monitoring()
     return Monitoring(**{"exporter": True, "statements": True, **raw})
+
+
+STATEMENTS_EXTENSION = "pg_stat_statements"
+
+
+def _with_statements(env: Environment) -> Environment:
+    """pg_stat_statements in every declared database when monitoring.statements asks for it,
+    as if the file listed it (the access role creates it with the database's extensions), so
+    that an application's own connection and tools working in its database can read it."""
+    if not env.monitoring.statements:
+        return env
+    return replace(env, databases=tuple(
+        d if STATEMENTS_EXTENSION in d.extensions
+        else replace(d, extensions=(*d.extensions, STATEMENTS_EXTENSION))
+        for d in env.databases))
 
 
 def _hardening(raw: dict) -> Hardening:

@@ -14,7 +14,10 @@ The access model:
 Managed are the declared users (of any database) and, for the database and its schemas,
 PUBLIC. Privileges a managed user holds beyond the model on the database, its managed schemas,
 their tables and sequences, or default privileges there, are revoked. The database owner's own
-privileges and grants to roles the file does not declare are left alone.
+privileges and grants to roles the file does not declare are left alone, and so are the
+relations an extension made (the fact does not list them): their privileges are the
+extension's (pg_stat_statements gives PUBLIC SELECT on its views), and a readwrite user has
+no business writing to them.
 
 A `live` of None means the database does not exist yet: the plan is made against a freshly
 created one.

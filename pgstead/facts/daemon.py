@@ -1,5 +1,6 @@
-"""Whether a daemon pgstead supervises runs, with which restart key; and whether a package's
-own default instance of it is enabled or running."""
+"""Whether a daemon pgstead supervises runs, with which token, and what stands around it (its
+supervisor program, boot script, record or unit, and any instance left by an older pgstead);
+and whether a package's own default instance of it is enabled or running."""
 
 from __future__ import annotations
 
@@ -7,45 +8,118 @@ from dataclasses import dataclass
 
 from pyinfra.api import FactBase, QuoteString, StringCommand
 
+from pgstead.facts.paths import STAT_ONE, PathState, PathStates
+from pgstead.render.daemon import (
+    INIT_SCRIPT,
+    RECORD_DIR,
+    RUN_DIR,
+    SUPERVISOR,
+    TOKEN_DIR,
+    UNIT_DIR,
+    parse_token,
+)
+
 _SYSTEMD = ("if", "[", "-d", "/run/systemd/system", "];", "then", "echo", "systemd;", "else",
             "echo", "other;", "fi;")
 
+# Init scripts of older pgstead releases, replaced by INIT_SCRIPT.
+OLD_INIT_SCRIPTS = ("pgstead-ha",)
 
-def _pid_alive(pidfile: str, exe: str) -> list[object]:
-    """Prints running when the pid file's process runs `exe` (not a reused pid)."""
-    return ['pid=$(cat', QuoteString(pidfile), '2>/dev/null);', 'if', '[', '-n', '"$pid"', ']',
-            '&&', '[', '"$(readlink', '/proc/$pid/exe', '2>/dev/null)"', '=', QuoteString(exe),
-            '];', 'then', 'echo', 'running;', 'else', 'echo', 'stopped;', 'fi;']
+# One line per question, "key value"; $1 the daemon's name, $2 its program (for the pid file
+# of an older pgstead's start-stop-daemon instance, /run/pgstead/pgstead-NAME.pid).
+_SCRIPT = STAT_ONE + f"""
+n=$1 exe=$2 sup={SUPERVISOR} unit=pgstead-$1.service
+if [ -d /run/systemd/system ]; then echo init systemd; else echo init other; fi
+if [ -x $sup ]; then echo "supervise $($sup status "$n")"; else echo supervise stopped; fi
+r={RECORD_DIR}/$n
+if [ -f "$r" ]; then echo "record $(sha256sum < "$r" | cut -d' ' -f1)"; else echo record -; fi
+old={RUN_DIR}/pgstead-$n
+pid=$(cat "$old.pid" 2>/dev/null || true)
+if [ -n "$pid" ] && [ "$(readlink /proc/$pid/exe 2>/dev/null)" = "$exe" ]; then
+  echo legacy running
+elif [ -e "$old.pid" ] || [ -e "$old.key" ]; then echo legacy stale; else echo legacy none; fi
+printf 'program '; s {SUPERVISOR} ''
+printf 'initscript '; s {INIT_SCRIPT} ''
+if ls /etc/rc2.d/S[0-9][0-9]{INIT_SCRIPT.rsplit('/', 1)[1]} >/dev/null 2>&1; then
+  echo bootlinks yes; else echo bootlinks no; fi
+for o in {' '.join(OLD_INIT_SCRIPTS)}; do [ -e /etc/init.d/$o ] && echo "oldinit $o"; done
+if [ -d /run/systemd/system ]; then
+  if systemctl is-active --quiet $unit; then echo unit active; else echo unit inactive; fi
+  if systemctl is-enabled --quiet $unit 2>/dev/null; then echo enabled yes
+  else echo enabled no; fi
+  printf 'unitfile '; s {UNIT_DIR}/$unit ''
+  echo "token $(cat {TOKEN_DIR}/$n 2>/dev/null || echo -)"
+fi
+true
+"""
 
 
 @dataclass(frozen=True)
 class SupervisedState:
-    systemd: bool  # systemd is PID 1
-    running: bool
-    restart_key: str  # of the running daemon; "" when none was recorded
-    unit_enabled: bool  # systemd: the unit starts at boot
+    systemd: bool  # systemd is PID 1: the unit runs it
+    supervised: bool  # pgstead-supervise's loop runs it
+    running: bool  # by whichever of the two this host uses
+    restart_key: str | None  # of the running daemon; None unknown, "" from before keys
+    config_digest: str | None
+    record: str | None  # sha256 of pgstead-supervise's boot record, None without one
+    legacy: str  # an older pgstead's start-stop-daemon instance: running | stale | none
+    program: PathState  # pgstead-supervise
+    init_script: PathState
+    boot_links: bool  # the init script starts at boot
+    old_init_scripts: tuple[str, ...]
+    unit_enabled: bool = False  # systemd only from here on
+    unit_file: PathState | None = None
+
+    @property
+    def present(self) -> bool:
+        """Anything of pgstead's instance is on this host (for its removal)."""
+        return (self.running or self.supervised or self.record is not None
+                or self.legacy != "none" or self.unit_enabled
+                or (self.unit_file is not None and self.unit_file.kind != "missing"))
+
+
+def _path_state(line: str) -> PathState:
+    return PathStates().process([line])[0]
 
 
 class SupervisedDaemon(FactBase):
-    """A pgstead-supervised daemon: its unit (systemd) or its pid file (start-stop-daemon)."""
+    """A daemon pgstead supervises: the pgstead-supervise loop and record, or the systemd unit
+    and its token; the supervisor and boot script themselves; an older release's instance.
 
-    def command(self, unit_name: str, pidfile: str, keyfile: str, exe: str) -> StringCommand:
-        unit = QuoteString(f"{unit_name}.service")
-        return StringCommand(
-            *_SYSTEMD,
-            "if", "[", "-d", "/run/systemd/system", "];", "then",
-            "if", "systemctl", "is-active", "--quiet", unit, ";", "then", "echo", "running;",
-            "else", "echo", "stopped;", "fi;",
-            "else", *_pid_alive(pidfile, exe), "fi;",
-            "cat", QuoteString(keyfile), "2>/dev/null;", "echo;",
-            "if", "systemctl", "is-enabled", "--quiet", unit, "2>/dev/null;", "then", "echo",
-            "enabled;", "else", "echo", "disabled;", "fi",
-        )
+    + daemon: its name (``etcd``, ``patroni``, ``pgbouncer-prod``, ...)
+    + exe: its program, to recognise an older release's start-stop-daemon instance
+    """
+
+    def command(self, daemon: str, exe: str) -> StringCommand:
+        return StringCommand("sh", "-c", QuoteString(_SCRIPT), "pgstead-daemon-fact",
+                             QuoteString(daemon), QuoteString(exe))
 
     def process(self, output: list[str]) -> SupervisedState:
-        lines = [*output, "", "", "", ""]
-        return SupervisedState(systemd=lines[0] == "systemd", running=lines[1] == "running",
-                               restart_key=lines[2].strip(), unit_enabled=lines[3] == "enabled")
+        facts: dict[str, str] = {}
+        old: list[str] = []
+        for line in output:
+            key, _, value = line.partition(" ")
+            if key == "oldinit":
+                old.append(value)
+            else:
+                facts[key] = value
+        systemd = facts.get("init") == "systemd"
+        status = facts.get("supervise", "stopped").split()
+        supervised = bool(status) and status[0] == "running"
+        token = facts.get("token", "-") if systemd else (status[1] if len(status) > 1 else "-")
+        key, digest = parse_token(token)
+        record = facts.get("record", "-")
+        return SupervisedState(
+            systemd=systemd, supervised=supervised,
+            running=facts.get("unit") == "active" if systemd else supervised,
+            restart_key=key, config_digest=digest,
+            record=None if record == "-" else record,
+            legacy=facts.get("legacy", "none"),
+            program=_path_state(facts.get("program", "missing")),
+            init_script=_path_state(facts.get("initscript", "missing")),
+            boot_links=facts.get("bootlinks") == "yes", old_init_scripts=tuple(old),
+            unit_enabled=facts.get("enabled") == "yes",
+            unit_file=_path_state(facts["unitfile"]) if "unitfile" in facts else None)
 
 
 @dataclass(frozen=True)
@@ -53,6 +127,13 @@ class DefaultInstanceState:
     systemd: bool
     running: bool
     enabled: bool  # starts at boot (a systemd unit enabled, or sysv rc links)
+
+
+def _pid_alive(pidfile: str, exe: str) -> list[object]:
+    """Prints running when the pid file's process runs `exe` (not a reused pid)."""
+    return ['pid=$(cat', QuoteString(pidfile), '2>/dev/null);', 'if', '[', '-n', '"$pid"', ']',
+            '&&', '[', '"$(readlink', '/proc/$pid/exe', '2>/dev/null)"', '=', QuoteString(exe),
+            '];', 'then', 'echo', 'running;', 'else', 'echo', 'stopped;', 'fi;']
 
 
 class PackageDefaultInstance(FactBase):

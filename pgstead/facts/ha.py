@@ -1,4 +1,4 @@
-"""Facts of a Patroni + etcd member: supervised daemons, Patroni's view, etcd's package default."""
+"""Facts of a Patroni + etcd member: Patroni's view, etcd's package default."""
 
 from __future__ import annotations
 
@@ -11,34 +11,8 @@ from pyinfra.api import FactBase, QuoteString, StringCommand
 from pgstead.render.ha_layout import (
     ETCD_PACKAGE_DATA,
     HOST_PROGRAM,
-    SUPERVISOR,
 )
 from pgstead.server.patroni import PatroniNode
-
-
-@dataclass(frozen=True)
-class Supervised:
-    running: bool
-    digest: str | None  # what it was started (or last reloaded) with
-    systemd: bool
-
-
-class SupervisedDaemon(FactBase):
-    """Whether pgstead-supervise keeps `daemon` running, and with which config digest."""
-
-    def command(self, daemon: str) -> StringCommand:
-        return StringCommand(
-            "if", "[", "-x", SUPERVISOR, "];", "then", SUPERVISOR, "status", QuoteString(daemon),
-            ";", "else", "echo", "stopped;", "fi;",
-            "if", "[", "-d", "/run/systemd/system", "];", "then", "echo", "systemd;",
-            "else", "echo", "other;", "fi",
-        )
-
-    def process(self, output: list[str]) -> Supervised:
-        words = output[0].split()
-        running = words[0] == "running"
-        digest = words[1] if running and len(words) > 1 and words[1] != "-" else None
-        return Supervised(running, digest, output[-1] == "systemd")
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ class LiveMonitor:
     password: bool  # a password is stored (it must not be)
     connection_limit: int
     pg_monitor: bool
-    statements: bool  # pg_stat_statements created in the postgres database
+    statements: bool  # pg_stat_statements created in the database read (postgres)
 
 
 class MonitorRole(JsonQueryFact):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pyinfra.api import FactBase, QuoteString, StringCommand
 
 # stat and sha256sum for one path ($1); with a line ($2), whether the file holds it exactly.
-_STAT_ONE = (
+STAT_ONE = (
     "s() { if [ -L \"$1\" ]; then echo link; "
     "elif [ -f \"$1\" ]; then l=-; if [ -n \"$2\" ]; then "
     "if grep -qxF -e \"$2\" \"$1\"; then l=yes; else l=no; fi; fi; "
@@ -48,7 +48,7 @@ class PathStates(FactBase):
         calls: list[object] = []
         for path in paths:
             calls += ["s", QuoteString(path), QuoteString(wanted.get(path, "")), ";"]
-        return StringCommand(_STAT_ONE, *calls, "true")
+        return StringCommand(STAT_ONE, *calls, "true")
 
     def process(self, output: list[str]) -> list[PathState]:
         states = []

@@ -1,61 +1,99 @@
 """An order-independent checksum of a table's rows, the same on both sides of the import.
 
-Each row, its values normalised to the target type (convert.py), is hashed on its own; the
-table's checksum is the sum of those hashes modulo 2**64, with the row count beside it. The
-source side is summed while its rows are written; the target side from the table read back
-in batches through the same normalisers, so memory stays flat and order never matters.
+A row's text is its COPY text line: each value in PostgreSQL's output form, COPY-escaped,
+NULL as \\N, tab-separated (convert.py). On the source side that is exactly the line the
+import writes; on the target side the server renders each stored row into the same text
+with SQL (`row_text`), so a value a trigger, rule or default changed, a row it dropped or
+added, or a conversion the server made differently, gives a different text.
 
-The row hash is Python's own tuple hash, computed for both sides in the one process: it is
-consistent with == (what "the same value" means once both sides are normalised to the same
-type per column), keyed per process for text and bytes (SipHash with a random seed, so no
-data can be crafted to collide), and about ten times cheaper than a cryptographic digest of
-the row's repr, which mattered more than anything else in the import's own time. Float NaN,
-the one value not equal to itself, is normalised to a marker first (convert.py).
+The server sums both sides, so no row travels back: the lines written to the target are
+also sent, through a second connection, into a temporary table of one text column
+(`LINES_TABLE`, written by nobody else; COPY-escaped once more, so each value read is the
+line itself), and each side's checksum is the row count beside the exact sum of
+hashtextextended(text, seed) over its rows, with a random seed per import. md5 per row
+would cost the server several times the rest of the proof; the 64-bit seeded hash is as
+good at telling an altered row from its original.
+
+Only when the sums differ are rows compared one by one, to say where: per-row md5s of
+salt || text from the server against the same computed here (`line_hash`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass
+from hashlib import md5
+
+from psycopg import sql
+
+from pgstead.importer.convert import ColumnConversion
 
 _MASK = (1 << 64) - 1
-Normaliser = Callable[[object], object]
+# COPY's escapes, in SQL (E'' strings: the same whatever standard_conforming_strings is).
+_ESCAPED = ("replace(replace(replace(replace({}, E'\\\\', E'\\\\\\\\'), E'\\n', E'\\\\n'), "
+            "E'\\r', E'\\\\r'), E'\\t', E'\\\\t')")
 
 
-def row_digest(row: tuple) -> int:
-    return hash(row) & _MASK
+LINES_TABLE = "pgstead_import_lines"
+
+
+def new_salt() -> str:
+    return os.urandom(12).hex()
+
+
+def new_seed() -> int:
+    return int.from_bytes(os.urandom(8), "big", signed=True)
+
+
+def line_hash(salt: bytes, line: bytes) -> int:
+    return int.from_bytes(md5(salt + line).digest()[:8], "big", signed=True)
+
+
+def lines_escaped(data: bytes) -> bytes:
+    """COPY text lines (each ending in a newline) as COPY text of a one-column table whose
+    values are the lines themselves."""
+    return data.replace(b"\\", b"\\\\").replace(b"\t", b"\\t")
 
 
 @dataclass
 class Checksum:
     rows: int = 0
-    total: int = 0
-
-    def add(self, row: tuple) -> None:
-        self.rows += 1
-        self.total = (self.total + hash(row)) & _MASK
-
-    @classmethod
-    def of(cls, rows: int, total: int) -> Checksum:
-        """From a count and a plain sum of row hashes (a loop that sums them itself)."""
-        return cls(rows, total & _MASK)
+    total: int = 0  # the exact sum of the rows' signed 64-bit hashes
 
     @property
     def hex(self) -> str:
-        return f"{self.total:016x}"
+        return f"{self.total & _MASK:016x}"
 
 
-def normaliser(norms: Iterable[Normaliser | None]) -> Callable[[tuple], tuple]:
-    """A function from a row to its comparable form; the identity when no column needs one."""
-    pairs = [(i, getattr(n, "__wrapped__", n)) for i, n in enumerate(norms) if n is not None]
-    if not pairs:
-        return lambda row: row
+def value_text(column: str, conversion: ColumnConversion) -> sql.Composable:
+    """SQL for the text of a stored value: what the import's converter writes for it."""
+    text = sql.SQL(conversion.pg_render).format(sql.Identifier(column))
+    if conversion.escaped:
+        text = sql.SQL(_ESCAPED).format(text)
+    return sql.SQL("coalesce({}, E'\\\\N')").format(text)
 
-    def normalise(row: tuple) -> tuple:
-        out = list(row)
-        for i, norm in pairs:
-            value = out[i]
-            if value is not None:
-                out[i] = norm(value)
-        return tuple(out)
-    return normalise
+
+def row_text(columns: Sequence[tuple[str, ColumnConversion]]) -> sql.Composable:
+    """SQL for a stored row's COPY text line (without its newline)."""
+    return sql.SQL(" || E'\\t' || ").join(value_text(name, conversion)
+                                          for name, conversion in columns)
+
+
+def row_hash_sql(columns: Sequence[tuple[str, ColumnConversion]]) -> sql.Composable:
+    """SQL for line_hash of a stored row, the salt as the query's first parameter; md5 over
+    the UTF-8 bytes whatever the database's encoding."""
+    return sql.SQL("('x' || left(md5(convert_to(%s || {}, 'UTF8')), 16))::bit(64)::bigint"
+                   ).format(row_text(columns))
+
+
+def table_checksum(table: tuple[str, str],
+                   columns: Sequence[tuple[str, ColumnConversion]]) -> sql.Composable:
+    """SELECT (rows, exact sum of the rows' hashes) over the stored table; parameter: the
+    seed."""
+    return sql.SQL("SELECT count(*), coalesce(sum(hashtextextended({}, %s)), 0) FROM {}"
+                   ).format(row_text(columns), sql.Identifier(*table))
+
+
+LINES_CHECKSUM = sql.SQL("SELECT count(*), coalesce(sum(hashtextextended(line, %s)), 0) "
+                         "FROM {}").format(sql.Identifier(LINES_TABLE))

@@ -11,19 +11,32 @@ import itertools
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
+from psycopg.copy import QueuedLibpqWriter
 
 from pgstead.importer import source as src
 from pgstead.importer import target as tgt
-from pgstead.importer.checksum import Checksum, normaliser, row_digest
-from pgstead.importer.convert import ConversionError, register_json_text
+from pgstead.importer.checksum import (
+    LINES_CHECKSUM,
+    LINES_TABLE,
+    Checksum,
+    line_hash,
+    lines_escaped,
+    new_salt,
+    new_seed,
+    row_hash_sql,
+    table_checksum,
+    value_text,
+)
+from pgstead.importer.convert import NULL, ConversionError
 from pgstead.importer.errors import ImportRefused
+from pgstead.importer.lines import source_lines
 from pgstead.importer.matching import TablePlan, match_table, plan_table
 from pgstead.importer.order import load_order
 from pgstead.importer.progress import EVERY, Progress
@@ -32,8 +45,13 @@ from pgstead.importer.snapshot import sqlite_snapshot
 
 # Values that cannot convert, kept for a dry run's report (all are counted).
 MAX_FAILURES_SHOWN = 50
-# Rows per fetch when reading a loaded table back for its checksum.
+# Rows per fetch when reading a table back to find where it differs.
 READBACK_BATCH = 20000
+# How the server prints values: the forms the converters write (convert.py), whatever the
+# database's or role's own settings.
+_RENDERING = ("SET LOCAL TimeZone = 'UTC'", "SET LOCAL DateStyle = 'ISO, YMD'",
+              "SET LOCAL extra_float_digits = 1", "SET LOCAL bytea_output = 'hex'",
+              "SET LOCAL client_encoding = 'UTF8'")
 _READBACKS = itertools.count()
 
 
@@ -49,9 +67,11 @@ class ImportOptions:
     create_schema: bool = False
 
 
-def import_sqlite(conn: psycopg.Connection, options: ImportOptions,
+def import_sqlite(conn: psycopg.Connection, lines: psycopg.Connection, options: ImportOptions,
                   progress: Progress | None = None) -> ImportReport:
     """Import options.sqlite through `conn` (not in autocommit); commit unless a dry run.
+    `lines` is a second connection to the same database, through which the server sums the
+    source side of the checksum (checksum.py); it writes nothing lasting.
 
     Raises ImportRefused (target rolled back) when the import cannot go ahead or its proof
     fails. A dry run with values that cannot convert returns a report listing them.
@@ -62,7 +82,7 @@ def import_sqlite(conn: psycopg.Connection, options: ImportOptions,
     with sqlite_snapshot(options.sqlite) as snapshot:
         db = sqlite3.connect(snapshot.path)
         try:
-            _transaction(conn, db, options, progress, report)
+            _transaction(conn, lines, db, options, progress, report)
         except psycopg.Error as error:
             conn.rollback()
             raise ImportRefused(f"the server refused: {_diagnosis(error)}") from None
@@ -71,6 +91,7 @@ def import_sqlite(conn: psycopg.Connection, options: ImportOptions,
             raise
         finally:
             db.close()
+            lines.rollback()
         report.source_changed = snapshot.source_changed()
     report.seconds = time.monotonic() - started
     return report
@@ -94,14 +115,18 @@ def select_tables(tables: dict[str, src.SourceTable], only: tuple[str, ...],
     return chosen, left
 
 
-def _transaction(conn: psycopg.Connection, db: sqlite3.Connection, options: ImportOptions,
-                 progress: Progress, report: ImportReport) -> None:
+def _transaction(conn: psycopg.Connection, lines: psycopg.Connection, db: sqlite3.Connection,
+                 options: ImportOptions, progress: Progress, report: ImportReport) -> None:
     source_tables = src.read_tables(db)
     chosen, report.excluded = select_tables(source_tables, options.tables, options.exclude)
     if not chosen:
         raise ImportRefused("no table to import")
-    # Timestamps read back in UTC; the whole import is one transaction from here.
-    conn.execute("SET LOCAL TimeZone = 'UTC'")
+    # The whole import is one transaction from here.
+    for setting in _RENDERING:
+        conn.execute(setting)
+    lines.execute("SET LOCAL client_encoding = 'UTF8'")
+    lines.execute(sql.SQL("CREATE TEMPORARY TABLE {} (line text) ON COMMIT DROP").format(
+        sql.Identifier(LINES_TABLE)))
     targets = tgt.read_tables(conn)
     if options.create_schema:
         from pgstead.importer.create_schema import create_tables
@@ -124,15 +149,18 @@ def _transaction(conn: psycopg.Connection, db: sqlite3.Connection, options: Impo
     reattach = _loosen(conn, off, [(t, fk) for t, fk in loose if t.qualified not in owned])
 
     sums: list[Checksum] = []
-    progress.started(sum(src.count_rows(db, p.source.name) for p in plans))
+    salt, seed = new_salt(), new_seed()
+    counts = {p.source.name: src.count_rows(db, p.source.name) for p in plans}
+    progress.started(sum(counts.values()))
     with conn.cursor() as cur:
         for plan in plans:
             table = TableReport(plan.source.name, plan.label, conversions=_conversions(plan),
                                 left_to_defaults=list(plan.left_to_defaults))
             write = not report.failures  # after a failed value (dry run), convert only
-            progress.table_started(plan.label, src.count_rows(db, plan.source.name))
+            progress.table_started(plan.label, counts[plan.source.name])
             begun = time.monotonic()
-            sums.append(_load(cur, db, plan, write, options.dry_run, report, progress))
+            sums.append(_load(cur, lines, db, plan, write, options.dry_run, report,
+                              progress, seed))
             table.rows = sums[-1].rows
             table.checksum = sums[-1].hex
             table.load_seconds = time.monotonic() - begun
@@ -147,7 +175,7 @@ def _transaction(conn: psycopg.Connection, db: sqlite3.Connection, options: Impo
         cur.execute("SET CONSTRAINTS ALL IMMEDIATE")  # deferred checks fire now, not at commit
         for plan, table, expected in zip(plans, report.tables, sums, strict=True):
             begun = time.monotonic() - key_seconds.get(plan.target.qualified, 0.0)
-            _prove(cur, db, plan, expected)
+            _prove(cur, db, plan, expected, seed, salt)
             table.foreign_keys = _foreign_key_checks(plan, reattach, loose)
             table.verify_seconds = time.monotonic() - begun
         # Last, once everything is proved: setval is not undone by a rollback.
@@ -276,19 +304,6 @@ def _key_text(plan: TablePlan, row: tuple, number: int) -> str:
     return ", ".join(f"{plan.columns[i].target.name}={row[i]!r}" for i in indexes)
 
 
-def _converted(plan: TablePlan, db: sqlite3.Connection) -> Iterator[tuple[int, tuple, tuple]]:
-    # The raw converters, None tested inline: a call less per value on the hot path.
-    converters = [getattr(c.conversion.convert, "__wrapped__", c.conversion.convert)
-                  for c in plan.columns]
-    names = tuple(c.source for c in plan.columns)
-    for number, row in enumerate(src.rows(db, plan.source.name, names), 1):
-        try:
-            yield number, row, tuple([None if v is None else f(v)
-                                      for f, v in zip(converters, row, strict=True)])
-        except ConversionError:
-            yield number, row, None
-
-
 def _failure(plan: TablePlan, row: tuple, number: int) -> ValueFailure:
     for column, value in zip(plan.columns, row, strict=True):
         try:
@@ -299,42 +314,53 @@ def _failure(plan: TablePlan, row: tuple, number: int) -> ValueFailure:
     raise AssertionError("a row failed without a failing value")
 
 
-def _load(cur: psycopg.Cursor, db: sqlite3.Connection, plan: TablePlan, write: bool,
-          collect: bool, report: ImportReport, progress: Progress) -> Checksum:
-    """COPY the table's converted rows (when `write`) and sum their checksum."""
-    # Binary COPY: the server reads timestamps and numbers without parsing text.
-    statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+def _load(cur: psycopg.Cursor, lines: psycopg.Connection, db: sqlite3.Connection,
+          plan: TablePlan, write: bool, collect: bool, report: ImportReport,
+          progress: Progress, seed: int) -> Checksum:
+    """COPY the table's converted rows (when `write`) into the target and, the same lines,
+    into the lines table, where the server sums the source side of the checksum."""
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(*plan.target.qualified),
         sql.SQL(", ").join(sql.Identifier(c.target.name) for c in plan.columns))
-    normalise = normaliser(c.conversion.source_norm for c in plan.columns)
-    register_json_text(cur.adapters)
-    rows, total = 0, 0
+
+    def failed(number: int, row: tuple) -> None:
+        failure = _failure(plan, row, number)
+        if not collect:
+            raise ImportRefused(f"cannot convert {failure}")
+        report.failure_count += 1
+        if len(report.failures) < MAX_FAILURES_SHOWN:
+            report.failures.append(failure)
+
+    rows, shown = 0, 0
     try:
-        with cur.copy(statement) if write else nullcontext() as copy:
-            if copy is not None:
-                copy.set_types([c.conversion.write_type or c.conversion.read_type
-                                for c in plan.columns])
-            write_row = copy.write_row if copy is not None else None
-            for number, row, out in _converted(plan, db):
-                if out is None:
-                    failure = _failure(plan, row, number)
-                    if not collect:
-                        raise ImportRefused(f"cannot convert {failure}")
-                    report.failure_count += 1
-                    if len(report.failures) < MAX_FAILURES_SHOWN:
-                        report.failures.append(failure)
-                    write_row = None  # a dry run goes on converting, and stops writing
-                    continue
-                if write_row is not None:
-                    write_row(out)
-                rows += 1
-                total += hash(normalise(out))  # Checksum.add, inlined: the hot loop
-                if number % EVERY == 0:
+        with lines.cursor() as tally, ExitStack() as stack:  # the COPYs end first
+            if write:
+                # Writer threads send the data while this one converts the next batch.
+                copy = stack.enter_context(cur.copy(statement, writer=QueuedLibpqWriter(cur)))
+                copy_lines = stack.enter_context(tally.copy(
+                    sql.SQL("COPY {} FROM STDIN").format(sql.Identifier(LINES_TABLE)),
+                    writer=QueuedLibpqWriter(tally)))
+            for number, batch in source_lines(db, plan, failed):
+                rows += len(batch)
+                if write and batch and not report.failures:  # a dry run stops writing
+                    data = ("\n".join(batch) + "\n").encode()
+                    copy.write(data)
+                    copy_lines.write(lines_escaped(data))
+                if number // EVERY > shown:
+                    shown = number // EVERY
                     progress.rows_done(plan.label, number)
+            stack.close()  # both COPYs end here
+            if not write or report.failures:
+                return Checksum(rows)
+            counted, total = tally.execute(LINES_CHECKSUM, (seed,)).fetchone()
+            tally.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(LINES_TABLE)))
     except psycopg.Error as error:
         raise ImportRefused(f"{plan.label}: the server refused a row: "
                             f"{_diagnosis(error)}") from None
-    return Checksum.of(rows, total)
+    if counted != rows:
+        raise ImportRefused(f"{plan.label}: {rows} rows converted, {counted} reached the "
+                            "lines table")
+    return Checksum(counted, int(total))
 
 
 def _diagnosis(error: psycopg.Error) -> str:
@@ -343,88 +369,116 @@ def _diagnosis(error: psycopg.Error) -> str:
                                    diag.message_hint, diag.context))) or str(error)
 
 
-def _target_rows(cur: psycopg.Cursor, plan: TablePlan) -> Iterator[tuple]:
-    """The table's rows as the server holds them, normalised: a binary server-side cursor
-    fetched in batches (memory flat, a few round trips per batch, not one per row)."""
-    query = sql.SQL("SELECT {} FROM {}").format(
-        sql.SQL(", ").join(sql.Identifier(c.target.name)
-                           + sql.SQL("::text" if c.conversion.read_as_text else "")
-                           for c in plan.columns),
-        sql.Identifier(*plan.target.qualified))
-    normalise = normaliser(c.conversion.target_norm for c in plan.columns)
-    name = f"pgstead_import_readback_{next(_READBACKS)}"  # a generator left early keeps its own
-    with cur.connection.cursor(name, binary=True) as rows:
-        rows.execute(query)
-        while batch := rows.fetchmany(READBACK_BATCH):
-            for row in batch:
-                yield normalise(row)
+def _columns(plan: TablePlan) -> list[tuple[str, object]]:
+    return [(c.target.name, c.conversion) for c in plan.columns]
 
 
 def _prove(cur: psycopg.Cursor, db: sqlite3.Connection, plan: TablePlan,
-           expected: Checksum) -> None:
-    found = Checksum()
-    for row in _target_rows(cur, plan):
-        found.add(row)
+           expected: Checksum, seed: int, salt: str) -> None:
+    """The server sums the checksum of what it stored (no row comes back); only when it
+    differs are rows read back, to say where."""
+    rows, total = cur.execute(table_checksum(plan.target.qualified, _columns(plan)),
+                              (seed,)).fetchone()
+    found = Checksum(rows, int(total))
     if (found.rows, found.total) == (expected.rows, expected.total):
         return
     counts = (f"{expected.rows} rows in the source, {found.rows} in the target"
               if found.rows != expected.rows else f"{found.rows} rows on both sides")
     raise ImportRefused(f"{plan.label}: the target differs from the source ({counts}; "
                         f"checksum {expected.hex} vs {found.hex}); first differing row: "
-                        f"{_first_difference(cur, db, plan)}")
+                        f"{_first_difference(cur, db, plan, salt)}")
 
 
-def _first_difference(cur: psycopg.Cursor, db: sqlite3.Connection, plan: TablePlan) -> str:
+def _source_rows(db: sqlite3.Connection, plan: TablePlan) -> Iterator[tuple[int, str]]:
+    """(row number, line) of every source row (the load converted them all)."""
+    def failed(number: int, row: tuple) -> None:
+        raise AssertionError(f"row {number} converted for the load but not now")
+    number = 0
+    for _, lines in source_lines(db, plan, failed):
+        for line in lines:
+            number += 1
+            yield number, line
+
+
+def _target_rows(cur: psycopg.Cursor, plan: TablePlan, columns: list[sql.Composable],
+                 params: tuple = ()) -> Iterator[tuple]:
+    """The stored rows as `columns` (SQL) give them, through a server-side cursor fetched in
+    batches."""
+    query = sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(columns),
+                                                sql.Identifier(*plan.target.qualified))
+    name = f"pgstead_import_readback_{next(_READBACKS)}"  # a generator left early keeps its own
+    with cur.connection.cursor(name) as rows:
+        rows.execute(query, params)
+        while batch := rows.fetchmany(READBACK_BATCH):
+            yield from batch
+
+
+def _first_difference(cur: psycopg.Cursor, db: sqlite3.Connection, plan: TablePlan,
+                      salt: str) -> str:
     """The smallest key whose row differs (or exists on one side only), and the columns that
     differ; for a table without a key, the first source row the target lacks."""
     indexes = plan.key_indexes()
-    source_norm = normaliser(c.conversion.source_norm for c in plan.columns)
-    source_rows = ((n, source_norm(out)) for n, _, out in _converted(plan, db))
+    columns = _columns(plan)
+    salted = salt.encode()
+    hashed = [row_hash_sql(columns)]
     if not indexes:
-        present = Counter(row_digest(row) for row in _target_rows(cur, plan))
-        for number, row in source_rows:
-            digest = row_digest(row)
+        present = Counter(h for (h,) in _target_rows(cur, plan, hashed, (salt,)))
+        for number, line in _source_rows(db, plan):
+            digest = line_hash(salted, line.encode())
             if present[digest] == 0:
                 return f"row {number} of the SQLite table (no key) is not in the target"
             present[digest] -= 1
         return "the target holds rows the source does not"
 
-    def key_of(row: tuple) -> tuple:
-        return tuple(row[i] for i in indexes)
-
-    source = {key_of(row): row_digest(row) for _, row in source_rows}
+    keys = [value_text(*columns[i]) for i in indexes]
+    source = {}
+    for _, line in _source_rows(db, plan):
+        values = line.split("\t")
+        source[tuple(values[i] for i in indexes)] = line_hash(salted, line.encode())
     differing = []
-    for row in _target_rows(cur, plan):
-        key = key_of(row)
-        if source.pop(key, None) != row_digest(row):
-            differing.append(key)
+    for *key, digest in _target_rows(cur, plan, keys + hashed, (salt,)):
+        if source.pop(tuple(key), None) != digest:
+            differing.append(tuple(key))
     differing += list(source)  # in the source only
-    first = _smallest(differing)
-    names = [plan.columns[i].target.name for i in indexes]
-    shown = ", ".join(f"{n}={v!r}" for n, v in zip(names, first, strict=True))
-    return f"{shown} ({_differing_columns(cur, db, plan, key_of, first)})"
+    first = _smallest(differing, plan, indexes)
+    shown = ", ".join(f"{plan.columns[i].target.name}={_key_value(plan, i, text)!r}"
+                      for i, text in zip(indexes, first, strict=True))
+    return f"{shown} ({_differing_columns(cur, db, plan, indexes, first)})"
 
 
-def _smallest(keys: list[tuple]) -> tuple:
+def _key_value(plan: TablePlan, index: int, text: str) -> object:
+    """A key column's text as the value it stands for, to show and order keys by."""
+    if text == NULL:
+        return None
+    if plan.columns[index].target.base_type in ("int2", "int4", "int8"):
+        return int(text)
+    return text
+
+
+def _smallest(keys: list[tuple], plan: TablePlan, indexes: tuple[int, ...]) -> tuple:
+    def value(key: tuple) -> tuple:
+        return tuple(_key_value(plan, i, t) for i, t in zip(indexes, key, strict=True))
     try:
-        return min(keys)
+        return min(keys, key=value)
     except TypeError:
         return min(keys, key=repr)
 
 
 def _differing_columns(cur: psycopg.Cursor, db: sqlite3.Connection, plan: TablePlan,
-                       key_of: Callable[[tuple], tuple], key: tuple) -> str:
-    source_norm = normaliser(c.conversion.source_norm for c in plan.columns)
-    mine = next((source_norm(out) for _, _, out in _converted(plan, db)
-                 if key_of(source_norm(out)) == key), None)
-    theirs = next((row for row in _target_rows(cur, plan) if key_of(row) == key), None)
+                       indexes: tuple[int, ...], key: tuple) -> str:
+    columns = _columns(plan)
+    mine = next((line.split("\t") for _, line in _source_rows(db, plan)
+                 if tuple(line.split("\t")[i] for i in indexes) == key), None)
+    texts = [value_text(*c) for c in columns]
+    theirs = next((row for row in _target_rows(cur, plan, texts)
+                   if tuple(row[i] for i in indexes) == key), None)
     if mine is None:
         return "in the target only"
     if theirs is None:
         return "missing from the target"
-    columns = [c.target.name for c, a, b in zip(plan.columns, mine, theirs, strict=True)
-               if a != b]
-    return f"differs in {', '.join(columns)}"
+    names = [c.target.name for c, a, b in zip(plan.columns, mine, theirs, strict=True)
+             if a != b]
+    return f"differs in {', '.join(names)}"
 
 
 def _advance_sequences(cur: psycopg.Cursor, plan: TablePlan,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 # Tables the migration tools keep for themselves: the app's migrations already filled their
@@ -110,10 +110,30 @@ def count_rows(db: sqlite3.Connection, table: str) -> int:
     return db.execute(f"SELECT count(*) FROM {quote_sqlite(table)}").fetchone()[0]
 
 
-def rows(db: sqlite3.Connection, table: str, columns: tuple[str, ...],
-         batch: int = 5000) -> Iterator[tuple]:
-    """The table's rows, streamed in batches (memory flat in the table size)."""
-    cursor = db.execute(f"SELECT {', '.join(map(quote_sqlite, columns))} "
-                        f"FROM {quote_sqlite(table)}")
+def rows(db: sqlite3.Connection, table: str, expressions: Sequence[str],
+         batch: int = 5000) -> Iterator[list[tuple]]:
+    """The table's rows as `expressions` (SQL over its columns) give them, in batches
+    (memory flat in the table size)."""
+    cursor = db.execute(f"SELECT {', '.join(expressions)} FROM {quote_sqlite(table)}")
     while chunk := cursor.fetchmany(batch):
-        yield from chunk
+        yield chunk
+
+
+def rowid_name(db: sqlite3.Connection, table: str, columns: Sequence[str]) -> str | None:
+    """A name for the table's rowid that no column shadows; None for a WITHOUT ROWID table
+    (or one with columns named rowid, _rowid_ and oid)."""
+    taken = {c.lower() for c in columns}
+    for name in ("rowid", "_rowid_", "oid"):
+        if name not in taken:
+            try:
+                db.execute(f"SELECT {name} FROM {quote_sqlite(table)} LIMIT 0")
+            except sqlite3.OperationalError:
+                return None
+            return name
+    return None
+
+
+def row_at(db: sqlite3.Connection, table: str, columns: Sequence[str], rowid_column: str,
+           rowid: int) -> tuple:
+    return db.execute(f"SELECT {', '.join(map(quote_sqlite, columns))} FROM "
+                      f"{quote_sqlite(table)} WHERE {rowid_column} = ?", (rowid,)).fetchone()

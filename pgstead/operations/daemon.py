@@ -1,117 +1,253 @@
-"""Daemons pgstead runs beside the server, supervised the same way with or without systemd.
+"""Daemons pgstead runs beside the server (etcd, Patroni, HAProxy, keepalived, pgbouncer, the
+exporter), supervised one way with or without systemd (see pgstead.render.daemon).
 
-With systemd (PID 1) a unit `pgstead-...service` runs the daemon, restarting it when it
-fails. Without (containers, chroots, this kind of host) `start-stop-daemon` starts it in the
-background with a pid file under /run/pgstead; every apply starts it again if it is gone.
-A restart key recorded beside the pid file says whether a change needs a restart (command
-line, listen address) or a reload (files re-read on HUP), so a second apply changes nothing.
+Without systemd pgstead-supervise runs each one and starts it again when it dies; its record
+brings it back at boot through the init script pgstead-daemons, which this module installs
+and enables. With systemd each has a unit, rendered here, with Restart=on-failure. One fact
+per daemon reads all of it, so a converged daemon costs one command.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import hashlib
+from dataclasses import replace
 
 from pyinfra import host
-from pyinfra.api import QuoteString, StringCommand
+from pyinfra.api import QuoteString, StringCommand, operation
 
-from pgstead.facts.daemon import PackageDefaultInstance, SupervisedDaemon, SupervisedState
-from pgstead.operations.files import Entry, File, file_changes
+from pgstead import PROJECT_ROOT
+from pgstead.facts.daemon import (
+    PackageDefaultInstance,
+    SupervisedDaemon,
+    SupervisedState,
+)
+from pgstead.operations.files import Entry, File, entry_change, file_changes
 from pgstead.operations.plan_notes import plan_note
-from pgstead.render.daemon import RUN_DIR, DaemonSpec, render_systemd_unit
+from pgstead.render.daemon import (
+    INIT_SCRIPT,
+    RUN_DIR,
+    SUPERVISOR,
+    TOKEN_DIR,
+    DaemonSpec,
+    render_supervise_record,
+    render_systemd_unit,
+)
 
-START_TIMEOUT_SECONDS = 60
+HOST_FILES = PROJECT_ROOT / "pgstead" / "data" / "host"
+READY_SECONDS = 60
 
-
-def _record_key(spec: DaemonSpec) -> StringCommand:
-    return StringCommand("printf", "%s", QuoteString(spec.restart_key), ">",
-                         QuoteString(spec.keyfile))
-
-
-def _start(spec: DaemonSpec) -> StringCommand:
-    env = [QuoteString(f"{k}={v}") for k, v in sorted(spec.environment.items())]
-    notify = (["--notify-await", "--notify-timeout", str(START_TIMEOUT_SECONDS)]
-              if spec.notify else [])
-    return StringCommand(
-        # env -i: the daemon inherits nothing of the deploy's environment (on @local that
-        # holds the controller's, password variables included).
-        "mkdir", "-p", RUN_DIR, "&&", "env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
-        "LANG=C.UTF-8", *env, "start-stop-daemon", "--start", "--quiet",
-        "--background", "--make-pidfile", "--pidfile", QuoteString(spec.pidfile),
-        "--chuid", QuoteString(spec.user), "--output", QuoteString(spec.log), *notify,
-        "--startas", QuoteString(spec.argv[0]), "--", *[QuoteString(a) for a in spec.argv[1:]],
-        "&&", _record_key(spec))
+Change = tuple[str, StringCommand]  # what the plan says, and the command
 
 
-def _stop(spec: DaemonSpec) -> StringCommand:
-    return StringCommand("start-stop-daemon", "--stop", "--quiet", "--oknodo", "--retry",
-                         "TERM/30/KILL/5", "--pidfile", QuoteString(spec.pidfile),
-                         "--remove-pidfile")
+def _supervise(*words: str) -> StringCommand:
+    return StringCommand(SUPERVISOR, *[QuoteString(w) for w in words])
 
 
 def _systemctl(*args: str) -> StringCommand:
     return StringCommand("systemctl", *[QuoteString(a) for a in args])
 
 
-def daemon_state(spec: DaemonSpec) -> SupervisedState:
-    return host.get_fact(SupervisedDaemon, unit_name=spec.name, pidfile=spec.pidfile,
-                         keyfile=spec.keyfile, exe=spec.argv[0])
+def _start(spec: DaemonSpec) -> StringCommand:
+    start = _supervise("start", spec.name, spec.user, spec.token, *spec.supervise_arguments())
+    if spec.ready_port is None:
+        return start
+    return StringCommand(start, "&&", _supervise("wait-listen", spec.name,
+                                                  str(spec.ready_port), str(READY_SECONDS)))
 
 
-def supervise(spec: DaemonSpec, state: SupervisedState, *, files_changed: bool,
-              unit_changed: bool = False) -> Iterator[StringCommand]:
-    """Commands that leave `spec` running with its current files: started when it is not,
-    restarted when its restart key changed (or its files did and it cannot reload), reloaded
-    when only its files changed; none when it already runs as wanted. `state` is
-    `daemon_state(spec)`, read by the caller (which needs it to know whether to write a unit).
+def _record_token(spec: DaemonSpec) -> StringCommand:
+    return StringCommand("mkdir", "-p", TOKEN_DIR, "&&", "printf", "%s", QuoteString(spec.token),
+                         ">", QuoteString(spec.token_path))
+
+
+def _legacy(spec: DaemonSpec, state: SupervisedState) -> list[Change]:
+    """An instance an older pgstead started with start-stop-daemon (pid file and restart key
+    under /run/pgstead/pgstead-NAME.*): stopped once, before pgstead's own starts."""
+    old = f"{RUN_DIR}/pgstead-{spec.name}"
+    forget = StringCommand("rm", "-f", QuoteString(f"{old}.pid"), QuoteString(f"{old}.key"))
+    if state.legacy == "running":
+        return [("stop the instance an older pgstead started with start-stop-daemon",
+                 StringCommand("start-stop-daemon", "--stop", "--quiet", "--oknodo", "--retry",
+                               f"TERM/{spec.stop_seconds}/KILL/5", "--pidfile",
+                               QuoteString(f"{old}.pid"), "&&", forget))]
+    if state.legacy == "stale":
+        return [("remove an older pgstead's pid file", forget)]
+    return []
+
+
+def _host_programs(state: SupervisedState) -> list[Change]:
+    """Without systemd: pgstead-supervise and the init script current, the script enabled,
+    an older release's init script gone."""
+    out: list[Change] = []
+    for entry, live in ((File(SUPERVISOR, HOST_FILES / "pgstead-supervise", mode="755"),
+                         state.program),
+                        (File(INIT_SCRIPT, HOST_FILES / "pgstead-daemons", mode="755"),
+                         state.init_script)):
+        change = entry_change(entry, live)
+        if change is not None:
+            out.append((f"{entry.path}: {change[0]}", change[1]))
+    script = INIT_SCRIPT.rsplit("/", 1)[1]
+    if not state.boot_links:
+        out.append((f"{script} starts at boot",
+                    StringCommand("update-rc.d", QuoteString(script), "defaults")))
+    return out + _old_init_scripts(state)
+
+
+def _old_init_scripts(state: SupervisedState) -> list[Change]:
+    """An older release's init script (pgstead-ha, installed with or without systemd): gone."""
+    return [(f"{old}: an older release's init script, replaced by pgstead-daemons",
+             StringCommand("rm", "-f", QuoteString(f"/etc/init.d/{old}"), "&&",
+                           "update-rc.d", QuoteString(old), "remove"))
+            for old in state.old_init_scripts]
+
+
+def _unit(spec: DaemonSpec, state: SupervisedState) -> list[Change]:
+    """With systemd: the unit current and enabled, the daemon out of pgstead-supervise."""
+    out: list[Change] = []
+    assert state.unit_file is not None
+    change = entry_change(File(spec.unit_path, render_systemd_unit(spec)), state.unit_file)
+    if change is not None:
+        out.append((f"{spec.unit_path}: {change[0]}",
+                    StringCommand(change[1], "&&", _systemctl("daemon-reload"))))
+    if not state.unit_enabled:
+        out.append(("enable at boot", _systemctl("enable", spec.unit)))
+    if state.supervised or state.record is not None:
+        out.append(("leave pgstead-supervise (its systemd unit runs it now)",
+                    _supervise("remove", spec.name, str(spec.stop_seconds))))
+    return out + _old_init_scripts(state)
+
+
+def _run(spec: DaemonSpec, state: SupervisedState) -> list[Change]:
+    """Started, restarted, reloaded or (its boot record only) re-recorded, as its token asks."""
+    systemd = state.systemd
+    running = state.running and not (systemd and state.supervised)
+    if not running:
+        return [("start", StringCommand(_systemctl("start", spec.unit), "&&", _record_token(spec))
+                 if systemd else _start(spec))]
+    restart = (StringCommand(_systemctl("restart", spec.unit), "&&", _record_token(spec))
+               if systemd else StringCommand(
+                   _supervise("stop", spec.name, str(spec.stop_seconds)), "&&", _start(spec)))
+    if state.restart_key is None or (state.restart_key and state.restart_key != spec.restart_key):
+        return [("restart (its command line, environment or listen address changed)", restart)]
+    if state.config_digest != spec.config_digest:
+        if spec.reload_signal is None:
+            return [("restart (its files changed; it re-reads none of them)", restart)]
+        reload = (StringCommand(_systemctl("reload", spec.unit), "&&", _record_token(spec))
+                  if systemd else _supervise("reload", spec.name, spec.token, spec.reload_signal))
+        return [(f"reload (SIG{spec.reload_signal}: its files changed)", reload)]
+    record = hashlib.sha256(render_supervise_record(spec).encode()).hexdigest()
+    if not systemd and state.record != record:
+        # `start` of a running daemon rewrites its record only: what boot will start.
+        return [("boot record updated (the daemon keeps running)", _supervise(
+            "start", spec.name, spec.user, spec.token, *spec.supervise_arguments()))]
+    return []
+
+
+def supervise_changes(spec: DaemonSpec) -> list[Change]:
+    """What leaves `spec` running as described, supervised as this host supervises (none when
+    it already does)."""
+    state = host.get_fact(SupervisedDaemon, daemon=spec.name, exe=spec.argv[0])
+    around = _unit(spec, state) if state.systemd else _host_programs(state)
+    return [*around, *_legacy(spec, state), *_run(spec, state)]
+
+
+def _yield_changes(subject: str, changes: list[Change]):
+    # All noted before the first command: a plan reads no further than that.
+    for why, _ in changes:
+        plan_note(subject, why)
+    for _, command in changes:
+        yield command
+
+
+@operation()
+def supervised(spec: DaemonSpec):
     """
-    unit = f"{spec.name}.service"
-    stale = state.restart_key != spec.restart_key or (files_changed and not spec.reloads)
-    if state.systemd:
-        if unit_changed:
-            yield _systemctl("daemon-reload")
-        if not state.unit_enabled:
-            plan_note(spec.name, "enable at boot")
-            yield _systemctl("enable", unit)
-    if not state.running:
-        plan_note(spec.name, "start")
-        if state.systemd:
-            yield StringCommand(_systemctl("start", unit), "&&", _record_key(spec))
-        else:
-            yield _start(spec)
-    elif stale or (state.systemd and unit_changed):
-        plan_note(spec.name, "restart (its command line or listen address changed)")
-        if state.systemd:
-            yield StringCommand(_systemctl("restart", unit), "&&", _record_key(spec))
-        else:
-            yield StringCommand(_stop(spec), "&&", _start(spec))
-    elif files_changed:
-        plan_note(spec.name, "reload (SIGHUP: open connections stay)")
-        if state.systemd:
-            yield _systemctl("reload", unit)
-        else:
-            yield StringCommand("kill", "-HUP", '"$(cat', QuoteString(spec.pidfile), ')"')
+    Ensure a daemon runs as `spec` says, restarted by its supervisor when it dies.
+
+    + spec: the daemon (``pgstead.render.daemon.DaemonSpec``): command line, user, the digest
+      of the files it reads, how it reloads, its stop order and time
+
+    Not running: started. Its restart key changed (command line, environment, user, listen
+    address): restarted. Only its config digest changed: sent its reload signal, or restarted
+    when it has none. Without systemd, pgstead-supervise and the boot script are installed
+    first; an instance an older pgstead started with start-stop-daemon is stopped once.
+
+    **Example:**
+
+    .. code:: python
+
+        daemon.supervised(name="etcd runs", spec=DaemonSpec(
+            name="etcd", argv=("/usr/bin/etcd", "--config-file", config_path), user="etcd",
+            description="etcd for pgstead", config_digest=sha, reload_signal=None,
+            stop_order=STORE))
+    """
+    changes = supervise_changes(spec)
+    if not changes:
+        host.noop(f"{spec.name} runs with its current command line and files")
+        return
+    yield from _yield_changes(spec.name, changes)
 
 
-def with_files(spec: DaemonSpec, entries: list[Entry], description: str,
+def _digest(entries: list[Entry]) -> str:
+    h = hashlib.sha256()
+    for entry in entries:
+        if isinstance(entry, File):
+            h.update(entry.path.encode() + b"\0" + entry.data() + b"\0")
+    return h.hexdigest()
+
+
+def with_files(spec: DaemonSpec, entries: list[Entry],
                package: tuple[str, str, str]) -> list[StringCommand]:
     """Commands that leave `spec` running with `entries` in place: the package's own instance
-    (`package`: service, pidfile, executable) off, the changed files written (and the unit,
-    with systemd), then started, restarted or reloaded as `supervise` decides. Empty when all
-    is as wanted."""
+    (`package`: service, pidfile, executable) off, the changed files written, then the daemon
+    started, restarted or reloaded (its config digest is that of `entries`). Empty when all is
+    as wanted."""
     commands = list(package_default_off(*package))
-    state = daemon_state(spec)
-    unit = [File(spec.unit_path, render_systemd_unit(spec, description))] if state.systemd else []
-    changes = file_changes([*entries, *unit])
-    for path, (why, _) in changes:
-        plan_note(path, why)
-    commands += [command for _, (_, command) in changes]
-    changed = {path for path, _ in changes}
-    commands += supervise(spec, state, files_changed=bool(changed - {spec.unit_path}),
-                          unit_changed=spec.unit_path in changed)
-    return commands
+    changes = [(f"{path}: {why}", command) for path, (why, command) in file_changes(entries)]
+    spec = replace(spec, config_digest=_digest(entries))
+    changes += supervise_changes(spec)
+    return commands + list(_yield_changes(spec.name, changes))
 
 
-def package_default_off(service: str, pidfile: str, exe: str) -> Iterator[StringCommand]:
+@operation()
+def unsupervised(spec: DaemonSpec, files: list[str]):
+    """
+    Ensure pgstead's instance of a daemon is gone: stopped, its unit or boot record removed,
+    and its files with it (`files`: its configuration; its log stays).
+
+    + spec: the daemon as it was run (only its name, program and stop time matter here)
+    + files: paths to remove with it; looked at only when the daemon is still present, so a
+      host without it pays one command
+
+    **Example:**
+
+    .. code:: python
+
+        daemon.unsupervised(name="No pooler", spec=pgbouncer_spec(env),
+                            files=[paths.config, paths.auth_file])
+    """
+    state = host.get_fact(SupervisedDaemon, daemon=spec.name, exe=spec.argv[0])
+    if not state.present:
+        host.noop(f"no {spec.name} here")
+        return
+    changes: list[Change] = []
+    if state.systemd and (state.running or state.unit_enabled):
+        changes.append(("stop and disable its unit", _systemctl("disable", "--now", spec.unit)))
+    if state.systemd and state.unit_file is not None and state.unit_file.kind != "missing":
+        changes.append(("remove its unit", StringCommand(
+            "rm", "-f", QuoteString(spec.unit_path), QuoteString(spec.token_path), "&&",
+            _systemctl("daemon-reload"))))
+    if state.supervised or state.record is not None:
+        changes.append(("stop it and remove its boot record",
+                        _supervise("remove", spec.name, str(spec.stop_seconds))))
+    changes += _legacy(spec, state)
+    if files:
+        changes.append((f"remove {', '.join(files)}",
+                        StringCommand("rm", "-f", *[QuoteString(f) for f in files])))
+    yield from _yield_changes(spec.name, changes)
+
+
+def package_default_off(service: str, pidfile: str, exe: str):
     """Stop and disable the instance a Debian package runs on its own, where it does."""
     state = host.get_fact(PackageDefaultInstance, service=service, pidfile=pidfile, exe=exe)
     if not (state.running or state.enabled):

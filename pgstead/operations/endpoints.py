@@ -15,7 +15,7 @@ from pgstead.operations.plan_notes import plan_note
 def package_daemon_quiet(package: str):
     """
     Ensure the daemon Debian's `package` starts on install (with its sample config) neither
-    runs nor starts at boot: pgstead's own, under pgstead-supervise, does the work.
+    runs nor starts at boot: pgstead's own (pgstead.operations.daemon) does the work.
 
     + package: ``haproxy`` or ``keepalived`` (its init script has the same name)
 

@@ -114,10 +114,10 @@ def file_changes(entries: list[Entry]) -> list[tuple[str, tuple[str, StringComma
     lines = tuple((e.path, e.line) for e in entries if isinstance(e, Line))
     live = host.get_fact(PathStates, paths=tuple(e.path for e in entries), lines=lines)
     return [(entry.path, change) for entry, state in zip(entries, live, strict=True)
-            if (change := _change(entry, state)) is not None]
+            if (change := entry_change(entry, state)) is not None]
 
 
-def _change(entry: Entry, state: PathState) -> tuple[str, StringCommand] | None:
+def entry_change(entry: Entry, state: PathState) -> tuple[str, StringCommand] | None:
     """What differs for one entry and the command that fixes it; None when nothing does."""
     path = QuoteString(entry.path)
     if isinstance(entry, Absent):

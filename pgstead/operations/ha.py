@@ -1,5 +1,6 @@
-"""Operations of a Patroni + etcd member: supervised daemons, etcd's package default, waiting
-for the cluster, Patroni's dynamic configuration and its rolling restart."""
+"""Operations of a Patroni + etcd member: the packages' own daemons out of the way, waiting for
+the cluster, Patroni's dynamic configuration and its rolling restart. (etcd and Patroni
+themselves are supervised like every daemon pgstead runs: pgstead.operations.daemon.)"""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from pgstead.facts.ha import (
     EtcdQuorum,
     PackageEtcdMember,
     PatroniState,
-    SupervisedDaemon,
 )
 from pgstead.facts.settings import PgSettings
 from pgstead.operations.plan_notes import plan_note
@@ -23,56 +23,12 @@ from pgstead.render.ha_layout import (
     ETCD_PACKAGE_DATA,
     ETCD_PEER_PORT,
     HOST_PROGRAM,
-    SUPERVISOR,
 )
 from pgstead.server.patroni import PatroniNode
 from pgstead.server.psql import Server, psql_commands
 
 # Debian's etcd-server starts this member on install unless a policy-rc.d forbids it.
 PACKAGE_PEER_URLS = (f"http://localhost:{ETCD_PEER_PORT}",)
-
-
-@operation()
-def supervised(daemon: str, user: str, command: list[str], digest: str,
-               on_change: str = "restart", stop_seconds: int = 120,
-               reload_signal: str = "HUP"):
-    """
-    Ensure a daemon runs under pgstead-supervise with the config whose digest is `digest`.
-
-    + daemon: its name for pgstead-supervise (``etcd``, ``patroni``)
-    + user: the OS user it runs as
-    + command: the command line (no secrets: they live in its config file)
-    + digest: sha256 of what it reads at start; a running daemon started with another one is
-      restarted (``on_change="restart"``) or sent SIGHUP (``on_change="reload"``)
-    + stop_seconds: how long a restart waits for it to stop (Patroni stops PostgreSQL first)
-    + reload_signal: the signal that makes it re-read its config (HAProxy's master: USR2)
-
-    **Example:**
-
-    .. code:: python
-
-        ha.supervised(name="etcd", daemon="etcd", user="etcd",
-                      command=["/usr/bin/etcd", "--config-file", "/etc/pgstead/etcd/etcd.yml"],
-                      digest=sha)
-    """
-    state = host.get_fact(SupervisedDaemon, daemon=daemon)
-    start = StringCommand(SUPERVISOR, "start", QuoteString(daemon), QuoteString(user), digest,
-                          "--", *[QuoteString(word) for word in command])
-    if not state.running:
-        plan_note(daemon, "start")
-        yield start
-        return
-    if state.digest == digest:
-        host.noop(f"{daemon} runs with its current config")
-        return
-    if on_change == "reload":
-        plan_note(daemon, "config changed (reload)")
-        yield StringCommand(SUPERVISOR, "reload", QuoteString(daemon), digest,
-                            *([reload_signal] if reload_signal != "HUP" else []))
-        return
-    plan_note(daemon, "config changed (restart)")
-    yield StringCommand(SUPERVISOR, "stop", QuoteString(daemon), str(stop_seconds))
-    yield start
 
 
 @operation()
@@ -222,26 +178,28 @@ def rolling_restart(node: PatroniNode, restart_names: list[str], restart_policy:
 
 
 @operation()
-def boot_script(script: str, disabled: list[str]):
+def package_scripts_disabled(disabled: list[str]):
     """
-    Ensure the init script `script` starts at boot and the packages' `disabled` ones do not.
+    Ensure the packages' init scripts `disabled` do not start their daemon at boot (etcd's
+    would start its default member; Debian's patroni script needs systemd). pgstead runs its
+    own instances (pgstead.operations.daemon).
 
-    + script: an installed /etc/init.d script (pgstead-ha: starts every supervised daemon)
-    + disabled: package scripts that must not start their daemon at boot (etcd's would start
-      its default member; Debian's patroni script needs systemd)
+    + disabled: the init scripts' names
 
-    ``update-rc.d`` writes the links sysvinit reads, and on a systemd host the units systemd
-    generates from them.
+    ``update-rc.d`` removes the links sysvinit reads, and on a systemd host disables the units
+    systemd generates from them.
+
+    **Example:**
+
+    .. code:: python
+
+        ha.package_scripts_disabled(name="Package scripts off", disabled=["etcd", "patroni"])
     """
     links = host.get_fact(BootLinks)
-    changes = []
-    if script not in links:
-        changes.append(StringCommand("update-rc.d", QuoteString(script), "defaults"))
-    for name in disabled:
-        if name in links:
-            changes.append(StringCommand("update-rc.d", QuoteString(name), "disable"))
+    changes = [StringCommand("update-rc.d", QuoteString(name), "disable")
+               for name in disabled if name in links]
     if not changes:
-        host.noop(f"{script} starts at boot; {', '.join(disabled)} do not")
+        host.noop(f"{', '.join(disabled)} do not start at boot")
         return
     plan_note("boot", *(str(c) for c in changes))
     yield from changes

@@ -82,7 +82,7 @@ def exporter(spec: DaemonSpec, files: list[Entry]):
     """
     Ensure prometheus-postgres-exporter runs `spec` with these files.
 
-    + spec: how the exporter runs (``pgstead-exporter-<env>``, as the prometheus user)
+    + spec: how the exporter runs (``exporter-<env>``, as the prometheus user)
     + files: its queries file and, on a declared address, its web config, certificate and key
 
     The exporter re-reads none of its files, so a change restarts it (it keeps no state).
@@ -95,8 +95,7 @@ def exporter(spec: DaemonSpec, files: list[Entry]):
         monitoring.exporter(name="Exporter", spec=spec,
                             files=[File(paths.queries, render_queries(True))])
     """
-    commands = with_files(spec, files, "prometheus-postgres-exporter for pgstead",
-                          (PACKAGE_SERVICE, PACKAGE_PIDFILE, EXPORTER))
+    commands = with_files(spec, files, (PACKAGE_SERVICE, PACKAGE_PIDFILE, EXPORTER))
     if not commands:
         host.noop(f"{spec.name} runs with its files")
         return

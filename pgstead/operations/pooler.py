@@ -47,7 +47,8 @@ def pgbouncer(spec: DaemonSpec, paths: PgbouncerPaths, config: str, server: Serv
     """
     Ensure pgbouncer runs `spec` with this configuration and the server's SCRAM verifiers.
 
-    + spec: how the daemon runs (``pgstead-pgbouncer-<env>``)
+    + spec: how the daemon runs (``pgbouncer-<env>``; with systemd, its unit
+      ``pgstead-pgbouncer-<env>.service``)
     + paths: where its configuration and auth file go
     + config: the rendered pgbouncer.ini
     + server: the server whose roles the auth file mirrors
@@ -70,8 +71,7 @@ def pgbouncer(spec: DaemonSpec, paths: PgbouncerPaths, config: str, server: Serv
     entries = [File(paths.config, config, "root", "postgres", "640"),
                File(paths.auth_file, render_auth_file(server_verifiers(server, users)),
                     "postgres", "postgres", "600")]
-    commands = with_files(spec, entries, "pgbouncer for pgstead",
-                          (PACKAGE_SERVICE, PACKAGE_PIDFILE, PGBOUNCER))
+    commands = with_files(spec, entries, (PACKAGE_SERVICE, PACKAGE_PIDFILE, PGBOUNCER))
     if not commands:
         host.noop(f"{spec.name} runs with its configuration and {len(users)} users")
         return

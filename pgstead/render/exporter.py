@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 MONITOR_ROLE = "prometheus"
+# The basic auth user of an exporter on a declared address (its password is generated in the
+# controller's state, for Prometheus' scrape config).
+WEB_USER = "prometheus"
 EXPORTER = "/usr/bin/prometheus-postgres-exporter"
 SOCKET_DIR = "/var/run/postgresql"
 LOOPBACK = {"localhost", "127.0.0.1", "::1"}

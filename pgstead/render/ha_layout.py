@@ -13,7 +13,6 @@ ETCD_DATA = "/var/lib/etcd/pgstead"
 # What Debian's etcd-server starts on install when nothing stops it: a one-member cluster.
 ETCD_PACKAGE_DATA = "/var/lib/etcd/default"
 HOST_PROGRAM = "/usr/local/sbin/pgstead-patroni"
-SUPERVISOR = "/usr/local/sbin/pgstead-supervise"
 API_PORT = 8008
 ETCD_CLIENT_PORT = 2379
 ETCD_PEER_PORT = 2380

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -10,19 +11,23 @@ import pytest
 from pgstead.importer.convert import (
     ConversionError,
     epoch_unit,
+    float_text,
     int_converter,
     numeric_converter,
+    numeric_text_converter,
+    plan_conversion,
     text_converter,
     time_converter,
     to_bool,
     to_json_text,
+    to_jsonb_text,
     to_uuid,
 )
 from pgstead.importer.errors import ImportRefused
 from pgstead.importer.order import load_order
 from pgstead.importer.run import select_tables
 from pgstead.importer.source import SourceTable
-from pgstead.importer.target import TargetConstraint, TargetTable
+from pgstead.importer.target import TargetColumn, TargetConstraint, TargetTable
 
 
 @pytest.mark.parametrize(("value", "expected"), [
@@ -105,3 +110,62 @@ def test_load_order_puts_parents_first_and_returns_what_no_order_satisfies():
     assert [fk.name for _, fk in loose] == ["c_c_fk"]
     ordered, loose = load_order([_target("x", "y"), _target("y", "x")])
     assert [t.name for t in ordered] == ["x", "y"] and [fk.name for _, fk in loose] == ["x_y_fk"]
+
+
+# -- COPY text: SQLite's renderings agree with the Python converters ------------------------
+
+def _column(base: str, typmod: int = -1) -> TargetColumn:
+    return TargetColumn("c", base, base, "b", typmod, False, "", False, False, None)
+
+
+EDGE_VALUES = [None, 0, 1, -1, 2, 2**31, -2**31 - 1, 2**63 - 1, 1.0, 0.5, "0", "1", "t",
+               "abc", "a\tb\\c\nd\re", "a\x00b", "ünï ", "BB ", "", b"", b"\x00\xff",
+               "2024-02-29 13:14:15", "2024-02-30 00:00:00", "2024-01-01 24:00:00",
+               "0000-01-01 00:00:00", "0999-12-31 23:59:59", "2024-02-29T13:14:15",
+               "2024-02-29 13:14:15+02:00", "2024-02-29 13:14:15.5", "2024-02-29",
+               "2023-02-29", "1700000000", " 2024-02-29"]
+
+
+@pytest.mark.parametrize(("base", "typmod"), [
+    ("bool", -1), ("int2", -1), ("int4", -1), ("int8", -1), ("text", -1), ("varchar", 7),
+    ("bpchar", 7), ("bytea", -1), ("timestamp", -1), ("timestamptz", -1), ("date", -1)])
+def test_sqlite_renders_what_the_converter_writes(base, typmod):
+    conversion = plan_conversion(_column(base, typmod), "")
+    assert conversion.sqlite is not None
+    condition, rendering = conversion.sqlite
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE t (c)")
+    for value in EDGE_VALUES:
+        db.execute("DELETE FROM t")
+        db.execute("INSERT INTO t VALUES (?)", (value,))
+        rendered = db.execute(f"SELECT CASE WHEN c IS NULL THEN '\\N' WHEN "
+                              f"{condition.format('c')} THEN {rendering.format('c')} END "
+                              "FROM t").fetchone()[0]
+        try:
+            expected = conversion.convert(value)
+        except ConversionError:
+            expected = None
+        if rendered is not None and "\x00" not in rendered:  # lines.py: NUL -> Python
+            assert rendered == expected, (base, value)
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (1.0, "1"), (-0.0, "-0"), (0.1, "0.1"), (1e15, "1e+15"), (-1234567890123456.8,
+    "-1.2345678901234568e+15"), (999999999999999.9, "999999999999999.9"), (1e16, "1e+16"),
+    (1.5e-7, "1.5e-07"), (0.0001, "0.0001"), (1e300, "1e+300"), (float("nan"), "NaN"),
+    (float("-inf"), "-Infinity")])
+def test_float_text_is_float8outs(value, text):
+    assert float_text(value) == text
+
+
+def test_numeric_and_jsonb_texts_are_the_servers():
+    numeric2 = numeric_text_converter(2)
+    assert [numeric2(v) for v in (7, 12.5, "-0.00", "1E+2")] == ["7.00", "12.50", "0.00",
+                                                               "100.00"]
+    assert numeric_text_converter(None)("1.50E-3") == "0.00150"
+    assert to_jsonb_text('{"path": 1, "ms": [1.50e1, -0.0, 1E400], "a": {"b": 1, "a": 2},'
+                         ' "a": "\\u00e9\\t"}') == (
+        '{"a": "é\\t", "ms": [15.0, 0.0, 1' + "0" * 400 + '], "path": 1}')
+    with pytest.raises(ConversionError, match="is not JSON"):
+        to_jsonb_text("NaN")
+    assert to_json_text('{"z":1,  "a":2}') == '{"z":1,  "a":2}'

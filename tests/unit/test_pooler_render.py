@@ -5,7 +5,6 @@ from __future__ import annotations
 from pgstead.cli.driver_hints import DRIVERS, transaction_mode_note
 from pgstead.config.budget import Pool, pool_size_for
 from pgstead.config.model import Pooler, User
-from pgstead.render.daemon import DaemonSpec, render_systemd_unit
 from pgstead.render.pgbouncer import (
     ClientTls,
     client_sslmode,
@@ -52,17 +51,6 @@ def test_client_sslmode_is_as_strict_as_the_server():
 def test_auth_file_quotes_names_and_doubles_quotes():
     text = render_auth_file({'we"ird': "SCRAM-SHA-256$4096:c2FsdA==$a:b", "app": "SCRAM$x"})
     assert text == '"app" "SCRAM$x"\n"we""ird" "SCRAM-SHA-256$4096:c2FsdA==$a:b"\n'
-
-
-def test_restart_key_follows_the_command_line_not_the_files():
-    spec = DaemonSpec("pgstead-pgbouncer-prod", ("/usr/sbin/pgbouncer", "/etc/a.ini"),
-                      "postgres", "/var/log/x.log", restart_on="127.0.0.1:6432")
-    moved = DaemonSpec("pgstead-pgbouncer-prod", ("/usr/sbin/pgbouncer", "/etc/a.ini"),
-                       "postgres", "/var/log/x.log", restart_on="127.0.0.1:6433")
-    assert spec.restart_key != moved.restart_key
-    unit = render_systemd_unit(spec, "pgbouncer")
-    assert "ExecStart=/usr/sbin/pgbouncer /etc/a.ini" in unit
-    assert "ExecReload=/bin/kill -HUP $MAINPID" in unit and "Restart=on-failure" in unit
 
 
 def test_every_driver_has_a_setting_and_the_note_names_it():
