@@ -20,6 +20,7 @@ from roles.hardening import hardening  # noqa: E402
 from roles.install import install  # noqa: E402
 from roles.members import leaving, removed_member  # noqa: E402
 from roles.monitoring import monitoring  # noqa: E402
+from roles.pitr import pitr_files  # noqa: E402
 from roles.pooler import pooler  # noqa: E402
 from roles.settings import settings  # noqa: E402
 from roles.tls import tls  # noqa: E402
@@ -37,6 +38,7 @@ else:
     consensus(env)
     hardening(env)
     tls(env)
+    pitr_files(env)
     patroni(env)
     endpoints(env)
     virtual_address(env)

@@ -4,6 +4,7 @@ from pyinfra.api import deploy
 
 from pgstead.config.model import Environment
 from pgstead.desired import hardening
+from pgstead.desired.ha import service_user_limits
 from pgstead.desired.hba import pg_hba_for
 from pgstead.facts.access import AccessRead
 from pgstead.facts.ha import on_the_leader, takes_writes
@@ -13,6 +14,7 @@ from pgstead.operations import ha as ha_ops
 from pgstead.operations import hba as hba_ops
 from pgstead.operations import roles as role_ops
 from pgstead.server.select import server_for
+from roles.ha import members, split_for
 
 
 @deploy("PostgreSQL access")
@@ -45,6 +47,11 @@ def access(env: Environment) -> None:
         role_ops.connection_limit(name=f"Connection limit of {hardening.SUPERUSER} on {server}",
                                   server=server, role=hardening.SUPERUSER,
                                   limit=hardening.superuser_connection_limit(env), **here)
+    if server.patroni is not None:
+        cluster, _ = split_for(env, server)
+        for role, limit in service_user_limits(cluster, len(members())).items():
+            role_ops.connection_limit(name=f"Connection limit of {role} on {server}",
+                                      server=server, role=role, limit=limit, **here)
     if absent:
         role_ops.absent(name=f"Dropped roles on {server}", server=server, names=absent,
                         database_owners={db.name: db.owner for db in env.databases}, **here)

@@ -1,6 +1,8 @@
-"""Point-in-time recovery with pgBackRest (`backups.method: pgbackrest`), native clusters only:
-the stanza's config and repository, the stanza itself, the backup program and its schedule.
-WAL archiving itself is a server parameter, set by the settings role."""
+"""Point-in-time recovery with pgBackRest (`backups.method: pgbackrest`), on a native cluster or
+every member of a Patroni cluster: the stanza's config, repository and program (pitr_files,
+before Patroni starts), then the stanza itself and the schedule (pitr, with the backups).
+WAL archiving itself is a server parameter, set by the settings role (under Patroni, in its
+dynamic configuration)."""
 
 from pyinfra import host, logger
 from pyinfra.api import deploy
@@ -25,6 +27,7 @@ from pgstead.render.pgbackrest import (
     repo_path,
     stanza_config_path,
     stanza_name,
+    uses_pgbackrest,
 )
 from pgstead.server.select import server_for
 
@@ -52,13 +55,16 @@ def _global_repo(stanza: str, repo: str) -> str:
     return chosen
 
 
-@deploy("Point-in-time backups (pgBackRest)")
-def pitr(env: Environment) -> None:
+@deploy("pgBackRest config and repository")
+def pitr_files(env: Environment) -> None:
+    """Before Patroni starts a member: its archive_command and (ha.replica_method: pgbackrest)
+    its first restore already read these files."""
+    if not uses_pgbackrest(env):
+        return
     b = env.backups
     stanza = stanza_name(env)
     repo = repo_path(b)
-    # cron and pgbackrest come with the install role's one apt transaction.
-    service.running(name="cron runs", service="cron")
+    planned = backup_files(env, server_for(env))
     managed_files(name=f"pgBackRest stanza config and repository {repo}", entries=[
         File(MESSAGES_LIBRARY, HOST_FILES / "pgstead-messages"),
         File(PITR_PROGRAM, HOST_FILES / "pgstead-pgbackrest", mode="755"),
@@ -70,14 +76,23 @@ def pitr(env: Environment) -> None:
              mode="640"),
         Directory(b.dir, "postgres", "postgres", "750"),
         Directory(repo, "postgres", "postgres", "750"),
-    ])
-    server = server_for(env)
-    pgbackrest.stanza(name=f"pgBackRest stanza {stanza}", stanza=stanza, repo_path=repo,
-                      server=server)
-    planned = backup_files(env, server)
-    managed_files(name=f"Backup config and schedule ({b.schedule})", entries=[
         Directory("/etc/pgstead"),
         File(planned.config_path, planned.config, group="postgres", mode="640"),
+    ])
+
+
+@deploy("Point-in-time backups (pgBackRest)")
+def pitr(env: Environment) -> None:
+    """The stanza and the schedule; the files are pitr_files'."""
+    b = env.backups
+    stanza = stanza_name(env)
+    # cron and pgbackrest come with the install role's one apt transaction.
+    service.running(name="cron runs", service="cron")
+    server = server_for(env)
+    planned = backup_files(env, server)
+    pgbackrest.stanza(name=f"pgBackRest stanza {stanza}", stanza=stanza, repo_path=repo_path(b),
+                      server=server, program_config=planned.config_path)
+    managed_files(name=f"Backup schedule ({b.schedule})", entries=[
         # Last: cron may run the program as soon as the schedule is there.
         File(planned.cron_path, planned.cron),
     ])

@@ -112,6 +112,7 @@ class Fleet:
     key: Path
     hosts: tuple[FleetHost, ...]
     extra: list[str] = field(default_factory=list)  # containers added later, removed too
+    volumes: tuple[str, ...] = ()  # SOURCE:PATH mounted into every host, added ones too
 
     def add(self, name: str, *, image: str = HOST_IMAGE, init: bool = False,
             env: dict[str, str] | None = None) -> FleetHost:
@@ -121,7 +122,7 @@ class Fleet:
         address = f"{prefix}.{11 + len(self.hosts)}" if self.subnet.endswith("/24") else None
         self.extra.append(container)
         h = start_host(self.network, self.key, name, container, image=image, sudo=False,
-                       address=address, init=init, env=env or {})
+                       address=address, init=init, env=env or {}, volumes=self.volumes)
         wait_for_ssh(self.key, h)
         self.hosts = (*self.hosts, h)
         return h
@@ -181,7 +182,8 @@ def _create_network(network: str, static: bool) -> None:
 
 def start_host(network: str, key: Path, name: str, container: str,
                *, image: str, sudo: bool, address: str | None, init: bool,
-               env: dict[str, str], caps: tuple[str, ...] = ()) -> FleetHost:
+               env: dict[str, str], caps: tuple[str, ...] = (),
+               volumes: tuple[str, ...] = ()) -> FleetHost:
     public_key = key.with_suffix(".pub").read_text().strip()
     args = ["run", "--detach", "--name", container, "--hostname", name, "--network", network,
             "--env", f"AUTHORIZED_KEY={public_key}"]
@@ -193,6 +195,8 @@ def start_host(network: str, key: Path, name: str, container: str,
         args.append("--init")
     for cap in caps:
         args += ["--cap-add", cap]
+    for volume in volumes:
+        args += ["--volume", volume]
     docker(*args, image)
     user = "deploy" if sudo else "root"
     return FleetHost(name, container, container_address(container, network), user, sudo)
@@ -201,13 +205,15 @@ def start_host(network: str, key: Path, name: str, container: str,
 @contextmanager
 def fleet(directory: Path, names: list[str], sudo: tuple[str, ...] = (), *,
           image: str = HOST_IMAGE, static: bool = False, init: bool = False,
-          env: dict[str, str] | None = None, caps: tuple[str, ...] = ()) -> Iterator[Fleet]:
+          env: dict[str, str] | None = None, caps: tuple[str, ...] = (),
+          volumes: tuple[str, ...] = ()) -> Iterator[Fleet]:
     """Start one pgstead/host container per name on a new network; remove them afterwards.
 
     Hosts named in `sudo` are reached as `deploy` with `_sudo: True`, the others as root.
     `static` gives them fixed addresses, `init` runs them under docker's --init (a PID 1 that
     reaps the daemons pgstead starts), `env` is set in each container, `caps` are added
-    capabilities (NET_ADMIN for keepalived's virtual address).
+    capabilities (NET_ADMIN for keepalived's virtual address), `volumes` are mounted into
+    every host (a shared directory, as NFS would be between VMs).
     """
     if not docker_answers():
         pytest.skip("Docker engine not running (`docker info` failed); run .ci/services")
@@ -225,10 +231,11 @@ def fleet(directory: Path, names: list[str], sudo: tuple[str, ...] = (), *,
             started.append(start_host(network, key, name, container, image=image,
                                       sudo=name in sudo,
                                       address=f"{prefix}.{11 + i}" if static else None,
-                                      init=init, env=env or {}, caps=caps))
+                                      init=init, env=env or {}, caps=caps,
+                                      volumes=volumes))
         for h in started:
             wait_for_ssh(key, h)
-        made = Fleet(network, subnet, key, tuple(started))
+        made = Fleet(network, subnet, key, tuple(started), volumes=volumes)
         made.extra = extra
         yield made
     finally:

@@ -69,6 +69,7 @@ def check_ha(document: dict, findings: Findings) -> None:
     _check_timing(ha, findings)
     _check_dcs_hosts(ha, findings)
     _check_settings(document, findings)
+    _check_replica_method(document, findings)
     if "cluster" in section(document, "postgres"):
         findings.warning(("postgres", "cluster"), "postgres.cluster is not used with ha: the "
                          "cluster is named by ha.scope (default: the environment name)")
@@ -85,6 +86,19 @@ def _check_timing(ha: dict, findings: Findings) -> None:
                        f"= {loop_wait + 2 * retry} is more than ttl ({ttl}): the leader lock "
                        "could expire while a healthy leader is still retrying, and a second "
                        "leader be elected; raise ttl or lower loop_wait/retry_timeout")
+
+
+def _check_replica_method(document: dict, findings: Findings) -> None:
+    if section(document, "ha").get("replica_method") != "pgbackrest":
+        return
+    backups = document.get("backups")
+    # A backups section is enabled unless it says enabled: false.
+    if not isinstance(backups, dict) or backups.get("method") != "pgbackrest" \
+            or backups.get("enabled") is False:
+        findings.error(("ha", "replica_method"), "replica_method: pgbackrest restores new "
+                       "replicas from the pgBackRest repository: it needs backups with "
+                       "enabled: true and method: pgbackrest (or use replica_method: "
+                       "basebackup)")
 
 
 def _check_dcs_hosts(ha: dict, findings: Findings) -> None:

@@ -20,8 +20,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pgstead.config.ha_check import RECOVERY_PARAMETERS
-from pgstead.config.members import Member
+from pgstead.config.members import PATRONI_DEFAULTS, Member
 from pgstead.config.model import Ha
+from pgstead.render.ha_layout import REPLICATION_USER, REWIND_USER
 
 # Tuned from the host's memory and CPUs (pgstead.desired.tuning): each member keeps its own.
 PER_HOST = frozenset({
@@ -191,3 +192,12 @@ def _boolean(value: object) -> bool | None:
     text = str(value).strip().lower()
     return True if text in ("on", "true", "yes") else False if text in ("off", "false", "no") \
         else None
+
+
+def service_user_limits(cluster: Mapping[str, str], members: int) -> dict[str, int]:
+    """Connection limits of the users Patroni creates (the hardening baseline wants one on every
+    login role): the replication user gets what the server allows of replication connections
+    anyway (max_wal_senders, which validation keeps above one per replica plus a clone); the
+    rewind user one per member, the most that can rewind from the leader at once."""
+    senders = cluster.get("max_wal_senders", PATRONI_DEFAULTS["max_wal_senders"])
+    return {REPLICATION_USER: int(senders), REWIND_USER: members}

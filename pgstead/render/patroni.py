@@ -27,6 +27,7 @@ from pgstead.render.ha_layout import (
     REWIND_USER,
     data_directory,
 )
+from pgstead.render.pgbackrest import replica_command, restore_command, uses_pgbackrest
 
 
 @dataclass(frozen=True)
@@ -95,8 +96,7 @@ def render_patroni_config(env: Environment, me: Member, etcd: Sequence[Member],
             "parameters": {"unix_socket_directories": "/var/run/postgresql",
                            **local_parameters},
             "pg_hba": list(hba),
-            "create_replica_methods": ["basebackup"],
-            "basebackup": [{"checkpoint": "fast"}],
+            **_replica_methods(env),
             "remove_data_directory_on_rewind_failure": True,
         },
         # Containers have no watchdog device; "required" would stop every member.
@@ -106,3 +106,26 @@ def render_patroni_config(env: Environment, me: Member, etcd: Sequence[Member],
     }
     return "# Patroni member config: managed by pgstead; edits are overwritten.\n" + \
         yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
+
+
+def _replica_methods(env: Environment) -> dict:
+    """How a new replica gets its data, and where a replica finds WAL its leader dropped.
+
+    With backups.method: pgbackrest every replica's restore_command reads the stanza's archive
+    (a replica that fell behind, or was restored from an old backup, catches up from it).
+    ha.replica_method: pgbackrest restores the newest backup from the repository first, and
+    clones the leader with pg_basebackup when that fails (no stanza or backup yet, repository
+    unreachable).
+    """
+    methods: dict = {"create_replica_methods": ["basebackup"],
+                     "basebackup": [{"checkpoint": "fast"}]}
+    if not uses_pgbackrest(env):
+        return methods
+    assert env.ha is not None
+    if env.ha.replica_method == "pgbackrest":
+        methods["create_replica_methods"] = ["pgbackrest", "basebackup"]
+        # no_params: Patroni adds no --scope/--datadir/--connstring of its own; the program
+        # reads the stanza's config. Patroni empties the data directory before calling it.
+        methods["pgbackrest"] = {"command": replica_command(env), "no_params": True}
+    methods["recovery_conf"] = {"restore_command": restore_command(env)}
+    return methods

@@ -19,6 +19,8 @@ import shlex
 from collections import Counter
 
 from pgstead.config.model import Backups, Environment
+from pgstead.render.cron import backup_config_path
+from pgstead.render.ha_layout import data_directory as patroni_data_directory
 
 STANZA_CONF_DIR = "/etc/pgbackrest/conf.d"
 MAIN_CONFIG = "/etc/pgbackrest/pgbackrest.conf"
@@ -35,7 +37,9 @@ def uses_pgbackrest(env: Environment) -> bool:
 
 
 def stanza_name(env: Environment) -> str:
-    return env.postgres.cluster
+    """The cluster's name: postgres.cluster, or under Patroni its scope (one stanza for every
+    member, so that a new leader archives and backs up where the old one did)."""
+    return (env.ha.scope or env.name) if env.ha is not None else env.postgres.cluster
 
 
 def stanza_config_path(stanza: str) -> str:
@@ -47,8 +51,23 @@ def repo_path(backups: Backups) -> str:
 
 
 def default_data_directory(env: Environment) -> str:
-    """Where pg_createcluster puts a cluster's data (the role reads the live one when it can)."""
+    """Where pg_createcluster (or, under Patroni, the member's Patroni file) puts a cluster's
+    data; the role reads a native cluster's live one when it can."""
+    if env.ha is not None:
+        return patroni_data_directory(env.postgres.version, stanza_name(env))
     return f"/var/lib/postgresql/{env.postgres.version}/{env.postgres.cluster}"
+
+
+def replica_command(env: Environment) -> str:
+    """What Patroni runs to create a replica from the stanza (ha.replica_method: pgbackrest):
+    pgstead-pgbackrest restores the newest backup into the member's empty data directory."""
+    return f"{PITR_PROGRAM} --config {shlex.quote(backup_config_path(env.name))} --create-replica"
+
+
+def restore_command(env: Environment) -> str:
+    """A replica's restore_command under Patroni: WAL the leader no longer keeps comes from the
+    stanza's archive."""
+    return f'pgbackrest --stanza={shlex.quote(stanza_name(env))} archive-get %f "%p"'
 
 
 def render_stanza_config(env: Environment, data_directory: str) -> str:

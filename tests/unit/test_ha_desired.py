@@ -12,6 +12,7 @@ from pgstead.desired.ha import (
     dcs_members,
     diff_dynamic_config,
     dynamic_configuration,
+    service_user_limits,
     split_settings,
     synchronous_flags,
 )
@@ -178,3 +179,10 @@ def test_a_value_that_differs_only_in_case_is_a_change():
         **LIVE["postgresql"]["parameters"], "archive_command": "cp %p /Archive/%f"}}}
     patch = diff_dynamic_config(live, _desired(archive_command="cp %p /archive/%f"))
     assert patch == {"postgresql": {"parameters": {"archive_command": "cp %p /archive/%f"}}}
+
+
+def test_patronis_users_get_connection_limits_from_the_cluster():
+    assert service_user_limits({"max_wal_senders": "12"}, 3) == {"replicator": 12,
+                                                                  "rewinder": 3}
+    # Patroni's own default when the file and tuning leave max_wal_senders alone.
+    assert service_user_limits({}, 4) == {"replicator": 10, "rewinder": 4}

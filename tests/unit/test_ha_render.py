@@ -8,10 +8,12 @@ from pathlib import Path
 import yaml
 
 from pgstead.config.members import Member
-from pgstead.config.model import Environment, Ha
+from pgstead.config.model import Backups, Environment, Ha
 from pgstead.desired.ha import dynamic_configuration
 from pgstead.render.etcd import render_etcd_config
+from pgstead.render.ha_layout import data_directory as config_data_directory
 from pgstead.render.patroni import PatroniSecrets, render_patroni_config
+from pgstead.render.pgbackrest import default_data_directory, render_stanza_config, stanza_name
 
 MEMBERS = [Member("db1", "10.0.0.11"), Member("db2", "10.0.0.12"), Member("db3", "10.0.0.13")]
 
@@ -69,3 +71,43 @@ def test_etcd_member_config_lists_every_member_over_https_with_client_certificat
     assert config["client-transport-security"]["client-cert-auth"] is True
     assert config["peer-transport-security"]["client-cert-auth"] is True
     assert config["enable-grpc-gateway"] is True
+
+
+def pgbackrest_env(replica_method: str) -> Environment:
+    return Environment(name="prod", source=Path("/x/prod.yml"), state_dir=Path("/x/.pgstead"),
+                       backups=Backups(enabled=True, method="pgbackrest"),
+                       ha=Ha(scope="prod", replica_method=replica_method))
+
+
+def rendered(e: Environment) -> dict:
+    return yaml.safe_load(render_patroni_config(
+        e, MEMBERS[0], MEMBERS, {}, dynamic_configuration(e.ha, {}), [], PatroniSecrets()))
+
+
+def test_replicas_come_from_the_leader_unless_the_file_says_pgbackrest():
+    plain = patroni_file()["postgresql"]
+    assert plain["create_replica_methods"] == ["basebackup"]
+    assert "recovery_conf" not in plain and "pgbackrest" not in plain
+    archived = rendered(pgbackrest_env("basebackup"))["postgresql"]
+    assert archived["create_replica_methods"] == ["basebackup"]
+    # Every replica can still read WAL its leader dropped from the stanza's archive.
+    assert archived["recovery_conf"] == {
+        "restore_command": 'pgbackrest --stanza=prod archive-get %f "%p"'}
+
+
+def test_replica_method_pgbackrest_restores_from_the_stanza_then_falls_back_to_basebackup():
+    config = rendered(pgbackrest_env("pgbackrest"))["postgresql"]
+    assert config["create_replica_methods"] == ["pgbackrest", "basebackup"]
+    assert config["pgbackrest"] == {
+        "command": "/usr/local/sbin/pgstead-pgbackrest --config /etc/pgstead/backup-prod.conf "
+                   "--create-replica",
+        "no_params": True}
+    assert config["basebackup"] == [{"checkpoint": "fast"}]
+
+
+def test_the_stanza_of_a_cluster_is_its_scope_and_its_data_is_patronis():
+    e = pgbackrest_env("basebackup")
+    assert stanza_name(e) == "prod"
+    assert default_data_directory(e) == config_data_directory(15, "prod")
+    assert "pg1-path=/var/lib/postgresql/15/prod\n" in render_stanza_config(
+        e, default_data_directory(e))
