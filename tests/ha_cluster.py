@@ -141,6 +141,17 @@ def assert_ok(run: Run, what: str) -> None:
     assert run.returncode == 0, f"{what} failed:\n{run.stdout[-3000:]}\n{run.stderr[-8000:]}"
 
 
+def assert_converged(target, what: str = "second apply") -> None:
+    """Apply `target` (anything with `run(*args)`: a cluster, a single host) again, then dry-run
+    it: neither changes anything on any host."""
+    again = target.run()
+    assert_ok(again, what)
+    assert changes(again) == set()
+    dry = target.run("--dry")
+    assert_ok(dry, "dry run")
+    assert changes(dry) == set()
+
+
 @contextmanager
 def ha_cluster(directory: Path, names: list[str], *, image: str | None = None,
                name: str = "hatest", caps: tuple[str, ...] = (),
