@@ -14,7 +14,7 @@ from pgstead.operations import ha as ha_ops
 from pgstead.operations import hba as hba_ops
 from pgstead.operations import roles as role_ops
 from pgstead.server.select import server_for
-from roles.ha import members, split_for
+from roles.ha import split_for
 
 
 @deploy("PostgreSQL access")
@@ -49,7 +49,7 @@ def access(env: Environment) -> None:
                                   limit=hardening.superuser_connection_limit(env), **here)
     if server.patroni is not None:
         cluster, _ = split_for(env, server)
-        for role, limit in service_user_limits(cluster, len(members())).items():
+        for role, limit in service_user_limits(cluster).items():
             role_ops.connection_limit(name=f"Connection limit of {role} on {server}",
                                       server=server, role=role, limit=limit, **here)
     if absent:

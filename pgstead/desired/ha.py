@@ -194,10 +194,11 @@ def _boolean(value: object) -> bool | None:
         else None
 
 
-def service_user_limits(cluster: Mapping[str, str], members: int) -> dict[str, int]:
+def service_user_limits(cluster: Mapping[str, str]) -> dict[str, int]:
     """Connection limits of the users Patroni creates (the hardening baseline wants one on every
-    login role): the replication user gets what the server allows of replication connections
-    anyway (max_wal_senders, which validation keeps above one per replica plus a clone); the
-    rewind user one per member, the most that can rewind from the leader at once."""
-    senders = cluster.get("max_wal_senders", PATRONI_DEFAULTS["max_wal_senders"])
-    return {REPLICATION_USER: int(senders), REWIND_USER: members}
+    login role): both get what the server allows of replication connections anyway
+    (max_wal_senders, which validation keeps above one per replica plus a clone). The rewind
+    user needs at most one per member; tying its limit to the member count would change a role
+    on every member added or removed, so it follows the same bound."""
+    senders = int(cluster.get("max_wal_senders", PATRONI_DEFAULTS["max_wal_senders"]))
+    return {REPLICATION_USER: senders, REWIND_USER: senders}

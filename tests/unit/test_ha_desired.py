@@ -182,7 +182,7 @@ def test_a_value_that_differs_only_in_case_is_a_change():
 
 
 def test_patronis_users_get_connection_limits_from_the_cluster():
-    assert service_user_limits({"max_wal_senders": "12"}, 3) == {"replicator": 12,
-                                                                  "rewinder": 3}
+    assert service_user_limits({"max_wal_senders": "12"}) == {"replicator": 12,
+                                                               "rewinder": 12}
     # Patroni's own default when the file and tuning leave max_wal_senders alone.
-    assert service_user_limits({}, 4) == {"replicator": 10, "rewinder": 4}
+    assert service_user_limits({}) == {"replicator": 10, "rewinder": 10}
