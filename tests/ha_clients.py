@@ -53,6 +53,7 @@ class Writer(threading.Thread):
         self.acked: list[int] = []
         self.acked_at: list[float] = []  # monotonic times of acknowledged commits
         self.refused: list[float] = []  # monotonic times of failed attempts
+        self.reasons: list[str] = []  # what each failed attempt was told, in the same order
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -67,8 +68,9 @@ class Writer(threading.Thread):
                 conn.execute(f"INSERT INTO {self.table} (n) VALUES (%s)", (n,))
                 self.acked.append(n)
                 self.acked_at.append(time.monotonic())
-            except psycopg.Error:
+            except psycopg.Error as e:
                 self.refused.append(time.monotonic())
+                self.reasons.append(str(e).strip()[:160])
                 if conn is not None:
                     conn.close()
                 conn = None
