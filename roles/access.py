@@ -24,7 +24,8 @@ def access(env: Environment) -> None:
         ha_ops.replica_skips(name=f"Access on {server}", node=server.patroni,
                              what="roles, databases, grants")
         return
-    here = on_the_leader(server)
+    # The minor-upgrade role, before this one, switches over within the same apply.
+    here = on_the_leader(server, leader_may_move=env.postgres.upgrade == "minor")
     present = [u for u in env.users if u.state == "present"]
     absent = [u.name for u in env.users if u.state == "absent"]
     # One read of roles, databases and pg_hba.conf for the three steps that need them.

@@ -18,6 +18,7 @@ from tests.ha_cluster import (
     BOOT,
     HA_IMAGE,
     Cluster,
+    assert_converged,
     assert_ok,
     changes,
     ha_cluster,
@@ -132,6 +133,25 @@ def test_a_leftover_alter_system_value_is_reset(cluster):
     assert_ok(again, "second apply")
     assert changes(again) == set()
 
+
+def test_an_access_change_is_planned_on_the_leader_and_applied_as_planned(cluster):
+    data = cluster.data
+    data["users"][0]["connection_limit"] = 17
+    cluster.write(data)
+    leader = cluster.leader()
+    dry = cluster.run("--dry")
+    assert_ok(dry, "dry run")
+    planned = changes(dry)
+    # Named in the plan, on the leader alone (replicas get it by replication).
+    assert {h for _, h in planned} == {leader.name}, planned
+    assert any(op.startswith("PostgreSQL access | Login roles") for op, _ in planned), planned
+    applied = cluster.run()
+    assert_ok(applied, "apply")
+    assert changes(applied) == planned
+    limit = f"SELECT rolconnlimit FROM pg_roles WHERE rolname = '{data['users'][0]['name']}'"
+    wait_for(lambda: {cluster.sql(h, limit) for h in cluster.fleet.hosts} == {"17"},
+             "the new limit on every member")
+    assert_converged(cluster)
 
 def test_a_fourth_host_joins_as_a_replica_and_the_others_keep_running(cluster):
     before = start_times(cluster)

@@ -132,10 +132,18 @@ def takes_writes(server) -> bool:
     return view is None or view.leads
 
 
-def on_the_leader(server) -> dict:
-    """Operation arguments that check `takes_writes` again when the operation runs (the leader
-    may have moved since the plan). None for a single server: a condition there would turn
-    every planned change into a conditional one, and the plan would no longer say it."""
+def on_the_leader(server, leader_may_move: bool = False) -> dict:
+    """Operation arguments for a write that only the leader may make. A plain operation when
+    the plan read who leads and nothing in this apply moves the leader: a condition would turn
+    its planned change into a conditional one, which the plan no longer names (should a
+    failover still move the leader before it runs, the write fails on the now read-only server
+    and the next apply converges). Otherwise (`takes_writes` answered without knowing, as on
+    fresh hosts, or `leader_may_move`: a switchover planned in this apply) the operation checks
+    `takes_writes` again when it runs. Nothing for a single server."""
+    from pyinfra import host
+
     if server.patroni is None:
+        return {}
+    if not leader_may_move and host.get_fact(PatroniState, node=server.patroni) is not None:
         return {}
     return {"_if": lambda: takes_writes(server)}
