@@ -15,14 +15,13 @@ from pgstead.operations import endpoints as endpoint_ops
 from pgstead.operations import packages
 from pgstead.operations.files import Directory, File, managed_files
 from pgstead.render.daemon import DaemonSpec, unit_name
-from pgstead.render.ha_layout import API_PORT, PATRONI_CONFIG
+from pgstead.render.ha_layout import API_PORT, OPS_PROGRAM, PATRONI_CONFIG
 from pgstead.render.haproxy import Backend, render_haproxy_config
 from pgstead.render.keepalived import render_keepalived_config
 from pgstead.server.select import server_for
 from roles.ha import HOST_FILES, _digest, _member_certificate, members
 
 HAPROXY_DIR = "/etc/pgstead/haproxy"
-OPS_PROGRAM = "/usr/local/sbin/pgstead-ha-ops"
 KEEPALIVED_DIR = "/etc/pgstead/keepalived"
 KEEPALIVED_CONFIG = f"{KEEPALIVED_DIR}/keepalived.conf"
 HAPROXY_CONFIG = f"{HAPROXY_DIR}/haproxy.cfg"

@@ -8,9 +8,8 @@ import json
 from dataclasses import asdict, dataclass
 
 from pgstead.cli.hosts import HostUnreachable, InventoryHosts
+from pgstead.render.ha_layout import OPS_PROGRAM, PATRONI_CONFIG
 
-OPS_PROGRAM = "/usr/local/sbin/pgstead-ha-ops"
-PATRONI_CONFIG = "/etc/patroni/pgstead.yml"
 LEADER_ROLES = ("leader", "master", "primary", "standby_leader")
 
 

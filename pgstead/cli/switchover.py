@@ -14,8 +14,8 @@ import shlex
 import click
 
 from pgstead.cli.cluster import cluster_rows
-from pgstead.cli.ha_members import OPS_PROGRAM, PATRONI_CONFIG
 from pgstead.cli.hosts import HostUnreachable, default_inventory, inventory_hosts
+from pgstead.render.ha_layout import OPS_PROGRAM, PATRONI_CONFIG
 
 
 @click.command("switchover")
