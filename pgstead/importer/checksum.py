@@ -7,10 +7,11 @@ with SQL (`row_text`), so a value a trigger, rule or default changed, a row it d
 added, or a conversion the server made differently, gives a different text.
 
 The server sums both sides, so no row travels back: the lines written to the target are
-also sent, through a second connection, into a temporary table of one text column
-(`LINES_TABLE`, written by nobody else; COPY-escaped once more, so each value read is the
-line itself), and each side's checksum is the row count beside the exact sum of
-hashtextextended(text, seed) over its rows, with a random seed per import. md5 per row
+also sent, through a second connection, into a temporary table of one text column per
+imported table (`lines_table`, written by nobody else; COPY-escaped once more, so each value
+read is the line itself), summed there while the first connection analyses the loaded
+tables and puts their foreign keys back. Each side's checksum is the row count beside the
+exact sum of hashtextextended(text, seed) over its rows, with a random seed per import. md5 per row
 would cost the server several times the rest of the proof; the 64-bit seeded hash is as
 good at telling an altered row from its original.
 
@@ -35,7 +36,9 @@ _ESCAPED = ("replace(replace(replace(replace({}, E'\\\\', E'\\\\\\\\'), E'\\n', 
             "E'\\r', E'\\\\r'), E'\\t', E'\\\\t')")
 
 
-LINES_TABLE = "pgstead_import_lines"
+def lines_table(number: int) -> str:
+    """The temporary table holding the lines of the import's table `number`."""
+    return f"pgstead_import_lines_{number}"
 
 
 def new_salt() -> str:
@@ -95,5 +98,7 @@ def table_checksum(table: tuple[str, str],
                    ).format(row_text(columns), sql.Identifier(*table))
 
 
-LINES_CHECKSUM = sql.SQL("SELECT count(*), coalesce(sum(hashtextextended(line, %s)), 0) "
-                         "FROM {}").format(sql.Identifier(LINES_TABLE))
+def lines_checksum(table: str) -> sql.Composable:
+    """SELECT (lines, exact sum of their hashes) over a lines table; parameter: the seed."""
+    return sql.SQL("SELECT count(*), coalesce(sum(hashtextextended(line, %s)), 0) FROM {}"
+                   ).format(sql.Identifier(table))

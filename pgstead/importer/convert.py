@@ -284,6 +284,11 @@ def _jsonb_key(pair: tuple[str, object]) -> tuple[int, str]:
 def _jsonb_object(pairs: list[tuple[str, object]]) -> dict:
     # jsonb's key order: shorter keys first, then bytewise (code point order is UTF-8's);
     # a repeated key keeps its last value, as in jsonb (a stable sort keeps it last).
+    if len(pairs) == 2:  # the commonest object, ordered without a key function per pair
+        (a, _), (b, _) = pairs
+        if a.isascii() and b.isascii():
+            ordered = len(a) < len(b) or (len(a) == len(b) and a <= b)
+            return dict(pairs) if ordered else dict((pairs[1], pairs[0]))
     return dict(sorted(pairs, key=_jsonb_key)) if len(pairs) > 1 else dict(pairs)
 
 
@@ -389,6 +394,13 @@ def to_jsonb_text(value: object) -> str:
         except UnicodeEncodeError:  # a lone surrogate from a \\ud800 escape
             raise _fail(value, "JSON PostgreSQL accepts (a lone \\u surrogate)") from None
     return out
+
+
+def to_jsonb_copy_text(value: object) -> str:
+    """to_jsonb_text escaped for COPY: jsonb_out's text holds no tab, newline or CR (JSON
+    escapes them inside strings), so only a backslash needs escaping."""
+    out = to_jsonb_text(value)
+    return out.replace("\\", "\\\\") if "\\" in out else out
 
 
 def to_uuid(value: object) -> uuid.UUID:
@@ -590,10 +602,12 @@ def plan_conversion(column: TargetColumn, declared_source: str,
         to_text = text_converter(limit, padded)
         return ColumnConversion(_null_safe(lambda v: copy_escaped(to_text(v))), "", as_text,
                                 escaped=True, sqlite=_sqlite_text(limit, padded))
-    if base in ("json", "jsonb"):
-        to_json = to_jsonb_text if base == "jsonb" else to_json_text
-        return ColumnConversion(_null_safe(lambda v: copy_escaped(to_json(v))),
-                                f"JSON text -> {base} (validated)", as_text, escaped=True)
+    if base == "jsonb":
+        return ColumnConversion(_null_safe(to_jsonb_copy_text),
+                                "JSON text -> jsonb (validated)", as_text, escaped=True)
+    if base == "json":
+        return ColumnConversion(_null_safe(lambda v: copy_escaped(to_json_text(v))),
+                                "JSON text -> json (validated)", as_text, escaped=True)
     if base == "bytea":
         return ColumnConversion(_null_safe(to_bytea_text),
                                 "" if "blob" in source else f"{source} -> bytea", as_text,

@@ -12,6 +12,7 @@ import sqlite3
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +24,11 @@ from psycopg.copy import QueuedLibpqWriter
 from pgstead.importer import source as src
 from pgstead.importer import target as tgt
 from pgstead.importer.checksum import (
-    LINES_CHECKSUM,
-    LINES_TABLE,
     Checksum,
     line_hash,
+    lines_checksum,
     lines_escaped,
+    lines_table,
     new_salt,
     new_seed,
     row_hash_sql,
@@ -125,8 +126,6 @@ def _transaction(conn: psycopg.Connection, lines: psycopg.Connection, db: sqlite
     for setting in _RENDERING:
         conn.execute(setting)
     lines.execute("SET LOCAL client_encoding = 'UTF8'")
-    lines.execute(sql.SQL("CREATE TEMPORARY TABLE {} (line text) ON COMMIT DROP").format(
-        sql.Identifier(LINES_TABLE)))
     targets = tgt.read_tables(conn)
     if options.create_schema:
         from pgstead.importer.create_schema import create_tables
@@ -148,33 +147,38 @@ def _transaction(conn: psycopg.Connection, lines: psycopg.Connection, db: sqlite
     off = [(t, fk) for t in ordered if t.qualified in owned for fk in t.foreign_keys()]
     reattach = _loosen(conn, off, [(t, fk) for t, fk in loose if t.qualified not in owned])
 
-    sums: list[Checksum] = []
     salt, seed = new_salt(), new_seed()
     counts = {p.source.name: src.count_rows(db, p.source.name) for p in plans}
     progress.started(sum(counts.values()))
-    with conn.cursor() as cur:
-        for plan in plans:
+    with conn.cursor() as cur, ThreadPoolExecutor(1) as summing:
+        for number, plan in enumerate(plans):
             table = TableReport(plan.source.name, plan.label, conversions=_conversions(plan),
                                 left_to_defaults=list(plan.left_to_defaults))
             write = not report.failures  # after a failed value (dry run), convert only
             progress.table_started(plan.label, counts[plan.source.name])
             begun = time.monotonic()
-            sums.append(_load(cur, lines, db, plan, write, options.dry_run, report,
-                              progress, seed))
-            table.rows = sums[-1].rows
-            table.checksum = sums[-1].hex
+            table.rows = _load(cur, lines, lines_table(number), db, plan, write,
+                               options.dry_run, report, progress)
             table.load_seconds = time.monotonic() - begun
             report.tables.append(table)
             progress.table_done(table)
         if report.failures:
             conn.rollback()
             return
+        # The source side is summed on the lines' own connection (its own backend) while
+        # this one analyses and puts the foreign keys back: neither waits for the other.
+        source_sums = summing.submit(_sum_lines, lines, len(plans), seed)
         key_seconds = _analyze(cur, plans)
         for table, seconds in _reattach(cur, reattach).items():
             key_seconds[table] = key_seconds.get(table, 0.0) + seconds
         cur.execute("SET CONSTRAINTS ALL IMMEDIATE")  # deferred checks fire now, not at commit
+        sums = source_sums.result()
         for plan, table, expected in zip(plans, report.tables, sums, strict=True):
             begun = time.monotonic() - key_seconds.get(plan.target.qualified, 0.0)
+            if expected.rows != table.rows:
+                raise ImportRefused(f"{plan.label}: {table.rows} rows converted, "
+                                    f"{expected.rows} reached the lines table")
+            table.checksum = expected.hex
             _prove(cur, db, plan, expected, seed, salt)
             table.foreign_keys = _foreign_key_checks(plan, reattach, loose)
             table.verify_seconds = time.monotonic() - begun
@@ -314,11 +318,12 @@ def _failure(plan: TablePlan, row: tuple, number: int) -> ValueFailure:
     raise AssertionError("a row failed without a failing value")
 
 
-def _load(cur: psycopg.Cursor, lines: psycopg.Connection, db: sqlite3.Connection,
-          plan: TablePlan, write: bool, collect: bool, report: ImportReport,
-          progress: Progress, seed: int) -> Checksum:
+def _load(cur: psycopg.Cursor, lines: psycopg.Connection, lines_name: str,
+          db: sqlite3.Connection, plan: TablePlan, write: bool, collect: bool,
+          report: ImportReport, progress: Progress) -> int:
     """COPY the table's converted rows (when `write`) into the target and, the same lines,
-    into the lines table, where the server sums the source side of the checksum."""
+    into a lines table of its own, where the server sums the source side of the checksum
+    later (_sum_lines); returns the rows read."""
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(*plan.target.qualified),
         sql.SQL(", ").join(sql.Identifier(c.target.name) for c in plan.columns))
@@ -335,10 +340,12 @@ def _load(cur: psycopg.Cursor, lines: psycopg.Connection, db: sqlite3.Connection
     try:
         with lines.cursor() as tally, ExitStack() as stack:  # the COPYs end first
             if write:
+                tally.execute(sql.SQL("CREATE TEMPORARY TABLE {} (line text) ON COMMIT DROP"
+                                      ).format(sql.Identifier(lines_name)))
                 # Writer threads send the data while this one converts the next batch.
                 copy = stack.enter_context(cur.copy(statement, writer=QueuedLibpqWriter(cur)))
                 copy_lines = stack.enter_context(tally.copy(
-                    sql.SQL("COPY {} FROM STDIN").format(sql.Identifier(LINES_TABLE)),
+                    sql.SQL("COPY {} FROM STDIN").format(sql.Identifier(lines_name)),
                     writer=QueuedLibpqWriter(tally)))
             for number, batch in source_lines(db, plan, failed):
                 rows += len(batch)
@@ -350,17 +357,21 @@ def _load(cur: psycopg.Cursor, lines: psycopg.Connection, db: sqlite3.Connection
                     shown = number // EVERY
                     progress.rows_done(plan.label, number)
             stack.close()  # both COPYs end here
-            if not write or report.failures:
-                return Checksum(rows)
-            counted, total = tally.execute(LINES_CHECKSUM, (seed,)).fetchone()
-            tally.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(LINES_TABLE)))
     except psycopg.Error as error:
         raise ImportRefused(f"{plan.label}: the server refused a row: "
                             f"{_diagnosis(error)}") from None
-    if counted != rows:
-        raise ImportRefused(f"{plan.label}: {rows} rows converted, {counted} reached the "
-                            "lines table")
-    return Checksum(counted, int(total))
+    return rows
+
+
+def _sum_lines(lines: psycopg.Connection, tables: int, seed: int) -> list[Checksum]:
+    """The source side of each table's checksum, from its lines table (checksum.py)."""
+    sums = []
+    with lines.cursor() as tally:
+        for number in range(tables):
+            counted, total = tally.execute(lines_checksum(lines_table(number)),
+                                           (seed,)).fetchone()
+            sums.append(Checksum(counted, int(total)))
+    return sums
 
 
 def _diagnosis(error: psycopg.Error) -> str:
