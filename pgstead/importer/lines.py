@@ -55,14 +55,18 @@ def sqlite_parts(plan: TablePlan) -> list[tuple[str, Callable | None]]:
     return parts
 
 
-def source_lines(db: sqlite3.Connection, plan: TablePlan,
-                 on_failure: OnFailure) -> Iterator[tuple[int, list[str]]]:
-    """(rows read so far, their lines) per batch; rows that cannot convert go to
-    `on_failure` (which may raise) instead."""
+def source_lines(db: sqlite3.Connection, plan: TablePlan, on_failure: OnFailure,
+                 rowids: src.RowidRange | None = None) -> Iterator[tuple[int, list[str]]]:
+    """(rows read so far, their lines) per batch, of the whole table or of the rows in
+    `rowids`; rows that cannot convert go to `on_failure` (which may raise) instead."""
     names = tuple(c.source for c in plan.columns)
     converters = [_raw(c.conversion.convert) for c in plan.columns]
-    rowid = (src.rowid_name(db, plan.source.name, names)
-             if any(c.conversion.sqlite for c in plan.columns) else None)
+    if rowids is not None:
+        rowid: str | None = rowids[0]
+    elif any(c.conversion.sqlite for c in plan.columns):
+        rowid = src.rowid_name(db, plan.source.name, names)
+    else:
+        rowid = None
     if rowid is None:
         yield from _converted_lines(db, plan, converters, on_failure)
         return
@@ -79,7 +83,8 @@ def source_lines(db: sqlite3.Connection, plan: TablePlan,
     parts = sqlite_parts(plan)
     fs = [f for _, f in parts]
     number = 0
-    for chunk in src.rows(db, plan.source.name, [e for e, _ in parts] + [rowid]):
+    for chunk in src.rows(db, plan.source.name, [e for e, _ in parts] + [rowid],
+                          rowids=rowids):
         lines = _fast_lines(fs, chunk)
         if lines is None:
             lines = []

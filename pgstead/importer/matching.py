@@ -20,6 +20,7 @@ class ColumnPlan:
     source: str
     target: TargetColumn
     conversion: ColumnConversion
+    time_stats: tuple | None = None  # what chose a time column's conversion (time_profile)
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,10 @@ def match_table(source: str, targets: dict[tuple[str, str], TargetTable],
     return found
 
 
-def plan_table(db: sqlite3.Connection, source: SourceTable, target: TargetTable) -> TablePlan:
+def plan_table(db: sqlite3.Connection, source: SourceTable, target: TargetTable,
+               time_stats: dict[str, tuple | None] | None = None) -> TablePlan:
+    """How each source column lands in `target`; `time_stats` (by source column), when
+    given, stand for time_profile's scans (a worker re-making a plan made here)."""
     writable = [c for c in target.columns if not c.generated]
     plans, used = [], set()
     for column in source.columns:
@@ -87,12 +91,13 @@ def plan_table(db: sqlite3.Connection, source: SourceTable, target: TargetTable)
             raise ImportRefused(f"table {source.name!r}: two columns land in "
                                 f"{target.label}.{found.name}")
         used.add(found.name)
-        stats = (time_profile(db, source.name, column.name)
-                 if found.base_type in TIME_TYPES else None)
+        stats = (None if found.base_type not in TIME_TYPES
+                 else time_stats[column.name] if time_stats is not None
+                 else time_profile(db, source.name, column.name))
         try:
             conversion = plan_conversion(found, column.declared, stats)
         except UnsupportedType as error:
             raise ImportRefused(f"{target.label}.{found.name}: {error}") from None
-        plans.append(ColumnPlan(column.name, found, conversion))
+        plans.append(ColumnPlan(column.name, found, conversion, stats))
     rest = tuple(c.name for c in writable if c.name not in used)
     return TablePlan(source, target, tuple(plans), rest)

@@ -43,6 +43,7 @@ from pgstead.importer.order import load_order
 from pgstead.importer.progress import EVERY, Progress
 from pgstead.importer.report import ImportReport, TableReport, ValueFailure
 from pgstead.importer.snapshot import sqlite_snapshot
+from pgstead.importer.workers import Converters, worker_count
 
 # Values that cannot convert, kept for a dry run's report (all are counted).
 MAX_FAILURES_SHOWN = 50
@@ -82,8 +83,9 @@ def import_sqlite(conn: psycopg.Connection, lines: psycopg.Connection, options: 
     report = ImportReport(str(options.sqlite), options.database, options.dry_run)
     with sqlite_snapshot(options.sqlite) as snapshot:
         db = sqlite3.connect(snapshot.path)
+        converters = Converters(snapshot.path, worker_count())  # they start meanwhile
         try:
-            _transaction(conn, lines, db, options, progress, report)
+            _transaction(conn, lines, db, converters, options, progress, report)
         except psycopg.Error as error:
             conn.rollback()
             raise ImportRefused(f"the server refused: {_diagnosis(error)}") from None
@@ -91,6 +93,7 @@ def import_sqlite(conn: psycopg.Connection, lines: psycopg.Connection, options: 
             conn.rollback()
             raise
         finally:
+            converters.close()
             db.close()
             lines.rollback()
         report.source_changed = snapshot.source_changed()
@@ -117,7 +120,8 @@ def select_tables(tables: dict[str, src.SourceTable], only: tuple[str, ...],
 
 
 def _transaction(conn: psycopg.Connection, lines: psycopg.Connection, db: sqlite3.Connection,
-                 options: ImportOptions, progress: Progress, report: ImportReport) -> None:
+                 converters: Converters, options: ImportOptions, progress: Progress,
+                 report: ImportReport) -> None:
     source_tables = src.read_tables(db)
     chosen, report.excluded = select_tables(source_tables, options.tables, options.exclude)
     if not chosen:
@@ -157,7 +161,7 @@ def _transaction(conn: psycopg.Connection, lines: psycopg.Connection, db: sqlite
             write = not report.failures  # after a failed value (dry run), convert only
             progress.table_started(plan.label, counts[plan.source.name])
             begun = time.monotonic()
-            table.rows = _load(cur, lines, lines_table(number), db, plan, write,
+            table.rows = _load(cur, lines, lines_table(number), db, converters, plan, write,
                                options.dry_run, report, progress)
             table.load_seconds = time.monotonic() - begun
             report.tables.append(table)
@@ -319,8 +323,8 @@ def _failure(plan: TablePlan, row: tuple, number: int) -> ValueFailure:
 
 
 def _load(cur: psycopg.Cursor, lines: psycopg.Connection, lines_name: str,
-          db: sqlite3.Connection, plan: TablePlan, write: bool, collect: bool,
-          report: ImportReport, progress: Progress) -> int:
+          db: sqlite3.Connection, converters: Converters, plan: TablePlan, write: bool,
+          collect: bool, report: ImportReport, progress: Progress) -> int:
     """COPY the table's converted rows (when `write`) into the target and, the same lines,
     into a lines table of its own, where the server sums the source side of the checksum
     later (_sum_lines); returns the rows read."""
@@ -347,10 +351,10 @@ def _load(cur: psycopg.Cursor, lines: psycopg.Connection, lines_name: str,
                 copy_lines = stack.enter_context(tally.copy(
                     sql.SQL("COPY {} FROM STDIN").format(sql.Identifier(lines_name)),
                     writer=QueuedLibpqWriter(tally)))
-            for number, batch in source_lines(db, plan, failed):
-                rows += len(batch)
-                if write and batch and not report.failures:  # a dry run stops writing
-                    data = ("\n".join(batch) + "\n").encode()
+            # Worker processes convert; this thread only hands their text on.
+            for number, converted, data in converters.batches(db, plan, failed):
+                rows += converted
+                if write and converted and not report.failures:  # a dry run stops writing
                     copy.write(data)
                     copy_lines.write(lines_escaped(data))
                 if number // EVERY > shown:

@@ -111,12 +111,36 @@ def count_rows(db: sqlite3.Connection, table: str) -> int:
 
 
 def rows(db: sqlite3.Connection, table: str, expressions: Sequence[str],
-         batch: int = 5000) -> Iterator[list[tuple]]:
+         batch: int = 5000, rowids: RowidRange | None = None) -> Iterator[list[tuple]]:
     """The table's rows as `expressions` (SQL over its columns) give them, in batches
-    (memory flat in the table size)."""
-    cursor = db.execute(f"SELECT {', '.join(expressions)} FROM {quote_sqlite(table)}")
+    (memory flat in the table size); only those whose rowid is in `rowids` when given."""
+    query = f"SELECT {', '.join(expressions)} FROM {quote_sqlite(table)}"
+    if rowids is None:
+        cursor = db.execute(query)
+    else:
+        column, first, last = rowids
+        cursor = db.execute(f"{query} WHERE {column} BETWEEN ? AND ? ORDER BY {column}",
+                            (first, last))
     while chunk := cursor.fetchmany(batch):
         yield chunk
+
+
+# (rowid's name for the table, first, last): a part of a table, in rowid order.
+RowidRange = tuple[str, int, int]
+
+
+def rowid_ranges(db: sqlite3.Connection, table: str, column: str, rows: int,
+                 per_range: int) -> list[RowidRange]:
+    """Consecutive rowid ranges covering the table, of about `per_range` rows each when the
+    rowids are dense (a range of a sparse table may hold more: it is still read in
+    batches)."""
+    low, high = db.execute(f"SELECT min({column}), max({column}) FROM "
+                           f"{quote_sqlite(table)}").fetchone()
+    if low is None:
+        return []
+    width = max(1, -(-(high - low + 1) * per_range // max(rows, 1)))
+    return [(column, first, min(first + width - 1, high))
+            for first in range(low, high + 1, width)]
 
 
 def rowid_name(db: sqlite3.Connection, table: str, columns: Sequence[str]) -> str | None:
