@@ -207,6 +207,11 @@ def float_text(value: float) -> str:
 
 
 def to_float_text(value: object) -> str:
+    # The common case first: between 1e-4 and 1e15 both print fixed, repr's digits as they
+    # are but for a trailing '.0' (NaN and the infinities fail the comparison).
+    if type(value) is float and 1e-4 <= abs(value) < 1e15:
+        text = repr(value)
+        return text[:-2] if text.endswith(".0") else text
     return float_text(to_float(value))
 
 

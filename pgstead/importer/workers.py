@@ -22,10 +22,13 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from pgstead.importer import source as src
-from pgstead.importer.lines import OnFailure, source_lines
+from pgstead.importer.lines import BATCH, OnFailure, source_lines
 from pgstead.importer.matching import TablePlan, plan_table
 
-RANGE_ROWS = 20_000  # rows per range handed to a worker (it sends them in lines.BATCH)
+# Rows per range handed to a worker: one batch, one message. A worker can run ahead only
+# until its pipe is full, so with ranges of several batches the one not being read sat
+# blocked after its first batch while the other's rest was read.
+RANGE_ROWS = BATCH
 AHEAD = 2  # ranges queued per worker
 # (rows read, lines, COPY text of the lines, failures as (row number, row)); numbers from 1
 Batch = tuple[int, int, bytes, list[tuple[int, tuple]]]
