@@ -6,6 +6,7 @@ same way; a rejected value leaves it as it was."""
 from __future__ import annotations
 
 import subprocess
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from tests.clusters import postmaster_start, show, sql
 from tests.pgstead_run import apply, dry, run_deploy_file
 
 READY = "database system is ready to accept connections"
+RELOADED = "received SIGHUP, reloading configuration files"
 
 
 def now() -> str:
@@ -20,19 +22,32 @@ def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:23]
 
 
-def server_starts(name: str, port: int, since: str) -> int:
-    """How many times the cluster's postmaster became ready since `since`, from its logs:
-    Debian's log file (before the logging collector is on) and the collector's files (once it
-    is). Earlier runs of a test leave logs under the same name: their lines are older."""
+def _log_lines(name: str, port: int) -> list[str]:
     logs = [Path(f"/var/log/postgresql/postgresql-15-{name}.log")]
     if show(port, "logging_collector") == "on":
         log_dir = Path(show(port, "log_directory"))
         if not log_dir.is_absolute():
             log_dir = Path(show(port, "data_directory")) / log_dir
         logs += sorted(log_dir.iterdir())
-    return sum(1 for path in logs if path.exists()
-               for line in path.read_text(errors="replace").splitlines()
-               if READY in line and line[:23] >= since)
+    return [line for path in logs if path.exists()
+            for line in path.read_text(errors="replace").splitlines()]
+
+
+def server_starts(name: str, port: int, since: str) -> int:
+    """How many times the cluster's postmaster became ready since `since`, from its logs:
+    Debian's log file (before the logging collector is on) and the collector's files (once it
+    is). Earlier runs of a test leave logs under the same name: their lines are older.
+
+    The collector writes the postmaster's lines some time after they were sent (seconds on a
+    busy machine), in the order they were sent: a reload's line, asked for now and waited for,
+    comes after every start's."""
+    asked = now()
+    sql(port, "SELECT pg_reload_conf()")
+    deadline = time.monotonic() + 120
+    while not any(RELOADED in line and line[:23] >= asked for line in _log_lines(name, port)):
+        assert time.monotonic() < deadline, "the reload's line never reached the server log"
+        time.sleep(0.2)
+    return sum(1 for line in _log_lines(name, port) if READY in line and line[:23] >= since)
 
 
 def auto_conf(port: int) -> Path:

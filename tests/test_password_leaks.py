@@ -123,16 +123,43 @@ def server_log(env_file) -> Path:
     return Path(sql(env_file.port, "SHOW data_directory")) / current
 
 
+class LogSince:
+    """What the server logs from now on. The logging collector writes a statement's line after
+    the statement has returned (seconds later on a busy machine), so `read` runs a marker
+    statement and waits until its line is in the files; every file of the log directory is
+    read, so a rotation in between loses nothing."""
+
+    def __init__(self, env_file) -> None:
+        self.env_file = env_file
+        self.directory = server_log(env_file).parent
+        self.sizes = self._sizes()
+
+    def _sizes(self) -> dict[Path, int]:
+        return {p: p.stat().st_size for p in self.directory.iterdir() if p.is_file()}
+
+    def _written(self) -> str:
+        parts = []
+        for path, size in sorted(self._sizes().items()):
+            start = self.sizes.get(path, 0)
+            with path.open("rb") as f:
+                f.seek(start if size >= start else 0)  # truncated on rotation: all of it is new
+                parts.append(f.read().decode("utf-8", "replace"))
+        return "".join(parts)
+
+    def read(self, marker: str) -> str:
+        sql(self.env_file.port, f"SELECT '{marker}'")
+        deadline = time.monotonic() + 120
+        while marker not in (written := self._written()):
+            assert time.monotonic() < deadline, f"{marker!r} never reached the server log"
+            time.sleep(0.2)
+        return written
+
+
 def test_rotation_leaves_no_secret_in_the_server_log(logged_env):
-    log = server_log(logged_env)
-    before = log.stat().st_size
+    log = LogSince(logged_env)
     apply(logged_env.path, logged_env.state_dir, extra_env=passwords({"T_RW_PW": ROTATED}))
-    # A statement of ours after the rotation, so the log is known to be flushed and working.
-    sql(logged_env.port, "SELECT 'pgstead-leak-test-marker'")
-    with log.open("rb") as f:
-        f.seek(before)
-        written = f.read().decode("utf-8", "replace")
-    assert "pgstead-leak-test-marker" in written
+    # A statement of ours after the rotation: once its line is there, so is everything before.
+    written = log.read("pgstead-leak-test-marker")
     assert "json_build_object" in written  # the facts' queries were logged: logging was on
     assert_absent(written, secrets_of(stored_verifier(logged_env)), "the server log")
     assert "ALTER ROLE" not in written
