@@ -108,8 +108,10 @@ def _unit(spec: DaemonSpec, state: SupervisedState) -> list[Change]:
     assert state.unit_file is not None
     change = entry_change(File(spec.unit_path, render_systemd_unit(spec)), state.unit_file)
     if change is not None:
-        out.append((f"{spec.unit_path}: {change[0]}",
-                    StringCommand(change[1], "&&", _systemctl("daemon-reload"))))
+        # Two commands: the write carries the unit's text on its stdin, which a command
+        # nesting it would drop (an empty unit file, which systemd reads as masked).
+        out += [(f"{spec.unit_path}: {change[0]}", change[1]),
+                ("systemd reads the changed unit", _systemctl("daemon-reload"))]
     if not state.unit_enabled:
         out.append(("enable at boot", _systemctl("enable", spec.unit)))
     if state.supervised or state.record is not None:

@@ -4,6 +4,7 @@ that decides restart against reload, and the decision itself over a host's state
 
 from __future__ import annotations
 
+import base64
 import hashlib
 
 import pytest
@@ -195,6 +196,19 @@ def test_with_systemd_a_daemon_under_pgstead_supervise_moves_to_its_unit():
     assert "pgstead-supervise remove pgbouncer-prod 30" in commands(_unit(PGBOUNCER, live))[0]
     (command,) = commands(_run(PGBOUNCER, live))
     assert command.startswith("systemctl start pgstead-pgbouncer-prod.service")
+
+
+def test_with_systemd_a_new_unit_is_written_with_its_text_then_read_by_systemd():
+    live = state(PGBOUNCER, systemd=True, supervised=False)
+    live = SupervisedState(**{**live.__dict__, "unit_file": PathState("missing", "", "", "", ""),
+                              "unit_enabled": False})
+    write, reload, enable = _unit(PGBOUNCER, live)
+    assert write[0] == "/etc/systemd/system/pgstead-pgbouncer-prod.service: create"
+    # The unit's text travels on the write's own stdin (a nesting command would drop it).
+    stdin = base64.decodebytes(write[1].connector_arguments["_stdin"].getvalue().encode())
+    assert stdin.decode() == render_systemd_unit(PGBOUNCER)
+    assert str(reload[1]) == "systemctl daemon-reload"
+    assert str(enable[1]) == "systemctl enable pgstead-pgbouncer-prod.service"
 
 
 def test_fact_reads_every_line():
