@@ -3,7 +3,7 @@ main process, and what listens on a port."""
 
 from __future__ import annotations
 
-from tests.hosts import FleetHost
+from tests.hosts import FleetHost, docker
 
 
 def unit(h: FleetHost, name: str) -> dict[str, str]:
@@ -32,7 +32,9 @@ def unit_of(h: FleetHost, pid: int) -> str:
     return ""
 
 
-# The pids of processes listening on a TCP port, from /proc (the images have no ss).
+# The pids of processes listening on a TCP port, from /proc (the images have no ss); 0 for a
+# listening socket of no process this user may look into (root in a container lacks
+# CAP_SYS_PTRACE: it cannot read other users' fds, so the script runs as the daemon's user).
 _LISTENERS = r"""
 import os, sys
 port = int(sys.argv[1])
@@ -42,19 +44,26 @@ for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         f = row.split()
         if f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port:
             inodes.add(f[9])
+seen = set()
 for pid in filter(str.isdigit, os.listdir("/proc")):
     try:
-        links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+        links = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
     except OSError:
         continue
-    if any(link[8:-1] in inodes for link in links if link.startswith("socket:[")):
+    held = {link[8:-1] for link in links if link.startswith("socket:[")} & inodes
+    if held:
+        seen |= held
         print(pid)
+if inodes - seen:
+    print(0)
 """
 
 
-def listeners(h: FleetHost, port: int) -> set[int]:
-    """The pids of processes listening on TCP `port` (any address)."""
-    out = h.exec("python3", "-c", _LISTENERS, str(port)).stdout
+def listeners(h: FleetHost, port: int, user: str) -> set[int]:
+    """The pids of processes listening on TCP `port` (any address), looked for as `user`; 0
+    stands for a listener of another user's."""
+    out = docker("exec", "--user", user, h.container, "python3", "-c", _LISTENERS,
+                 str(port)).stdout
     return {int(line) for line in out.split()}
 
 

@@ -132,12 +132,12 @@ def test_second_apply_changes_nothing_and_a_dry_run_predicts_nothing(single):
 
 def test_the_daemons_run_as_enabled_systemd_units_not_under_pgstead_supervise(single):
     h = single.host
-    for name in (SERVER_UNIT, PGBOUNCER_UNIT, EXPORTER_UNIT):
-        assert active_and_enabled(h, name) or (
-            name == SERVER_UNIT and unit(h, name)["ActiveState"] == "active"), unit(h, name)
-    # The cluster's instance unit starts at boot through postgresql.service (its generator
-    # reads start.conf), which is enabled.
-    assert active_and_enabled(h, "postgresql.service")
+    for name in (PGBOUNCER_UNIT, EXPORTER_UNIT):
+        assert active_and_enabled(h, name), unit(h, name)
+    # The cluster runs in its instance unit (pg_ctlcluster starts it through systemctl), which
+    # boot starts through postgresql.service, enabled (its generator reads start.conf).
+    assert unit(h, SERVER_UNIT)["ActiveState"] == "active", unit(h, SERVER_UNIT)
+    assert unit(h, "postgresql.service")["UnitFileState"] == "enabled"
     for name, program in ((PGBOUNCER_UNIT, "pgbouncer"),
                           (EXPORTER_UNIT, "prometheus-postgres-exporter")):
         pid = main_pid(h, name)
@@ -156,8 +156,8 @@ def test_the_packages_own_instances_neither_run_nor_start_at_boot(single):
     # Debian's default cluster was not created.
     assert h.exec("test", "-e", "/etc/postgresql/15/main", check=False).returncode == 1
     # pgstead's own hold the ports the packages' instances would have taken.
-    assert listeners(h, POOLER_PORT) == {main_pid(h, PGBOUNCER_UNIT)}
-    assert listeners(h, EXPORTER_PORT) == {main_pid(h, EXPORTER_UNIT)}
+    assert listeners(h, POOLER_PORT, "postgres") == {main_pid(h, PGBOUNCER_UNIT)}
+    assert listeners(h, EXPORTER_PORT, "prometheus") == {main_pid(h, EXPORTER_UNIT)}
 
 
 def test_logins_go_through_the_pooler_and_the_exporter_reads_the_server(single):
