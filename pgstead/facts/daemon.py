@@ -163,3 +163,44 @@ class PackageDefaultInstance(FactBase):
         lines = [*output, "", "", ""]
         return DefaultInstanceState(systemd=lines[0] == "systemd", running=lines[1] == "running",
                                     enabled=lines[2] == "enabled")
+
+
+@dataclass(frozen=True)
+class PackageUnitState:
+    running: bool  # active, or on its way (activating: a Restart= about to start it again)
+    enabled: bool  # starts at boot
+
+
+_PACKAGE_UNITS = """
+[ -d /run/systemd/system ] || { echo other; exit 0; }
+for s in "$@"; do
+  a=$(systemctl is-active "$s.service" 2>/dev/null || true)
+  if systemctl is-enabled --quiet "$s.service" 2>/dev/null; then e=enabled; else e=disabled; fi
+  echo "$s ${a:-unknown} $e"
+done
+"""
+
+
+class PackageUnits(FactBase):
+    """With systemd as PID 1: the state of the packages' own units `services` (name without
+    .service; a unit not installed reads as stopped and disabled). None without systemd: the
+    packages' init scripts are read by facts of their own there."""
+
+    @staticmethod
+    def default() -> None:
+        return None
+
+    def command(self, services: tuple[str, ...]) -> StringCommand:
+        return StringCommand("sh", "-c", QuoteString(_PACKAGE_UNITS), "pgstead-package-units",
+                             *[QuoteString(s) for s in services])
+
+    def process(self, output: list[str]) -> dict[str, PackageUnitState] | None:
+        if not output or output[0] == "other":
+            return None
+        units = {}
+        for line in output:
+            name, active, enabled = (line.split() + ["", "", ""])[:3]
+            units[name] = PackageUnitState(
+                running=active in ("active", "activating", "reloading", "deactivating"),
+                enabled=enabled == "enabled")
+        return units

@@ -19,6 +19,7 @@ from pyinfra.api import QuoteString, StringCommand, operation
 from pgstead import PROJECT_ROOT
 from pgstead.facts.daemon import (
     PackageDefaultInstance,
+    PackageUnits,
     SupervisedDaemon,
     SupervisedState,
 )
@@ -166,8 +167,9 @@ def supervise_changes(spec: DaemonSpec) -> list[Change]:
     return [*around, *_legacy(spec, state), *_run(spec, state)]
 
 
-def _yield_changes(subject: str, changes: list[Change]):
-    # All noted before the first command: a plan reads no further than that.
+def yield_changes(subject: str, changes: list[Change]):
+    """The commands of `changes`, each one's reason noted first: a plan reads no further
+    than the first command."""
     for why, _ in changes:
         plan_note(subject, why)
     for _, command in changes:
@@ -200,7 +202,7 @@ def supervised(spec: DaemonSpec):
     if not changes:
         host.noop(f"{spec.name} runs with its current command line and files")
         return
-    yield from _yield_changes(spec.name, changes)
+    yield from yield_changes(spec.name, changes)
 
 
 def _digest(entries: list[Entry]) -> str:
@@ -221,7 +223,7 @@ def with_files(spec: DaemonSpec, entries: list[Entry],
     changes = [(f"{path}: {why}", command) for path, (why, command) in file_changes(entries)]
     spec = replace(spec, config_digest=_digest(entries))
     changes += supervise_changes(spec)
-    return commands + list(_yield_changes(spec.name, changes))
+    return commands + list(yield_changes(spec.name, changes))
 
 
 @operation()
@@ -264,7 +266,7 @@ def unsupervised(spec: DaemonSpec, files: list[str], then: Sequence[str] = ()):
     if files:
         changes.append((f"remove {', '.join(files)}",
                         StringCommand("rm", "-f", *[QuoteString(f) for f in files])))
-    yield from _yield_changes(spec.name, changes)
+    yield from yield_changes(spec.name, changes)
 
 
 def package_default_off(service: str, pidfile: str, exe: str):
@@ -274,9 +276,33 @@ def package_default_off(service: str, pidfile: str, exe: str):
         return
     plan_note(service, "the package's own instance: stop and disable (pgstead runs its own)")
     if state.systemd:
-        yield _systemctl("disable", "--now", f"{service}.service")
+        yield package_unit_off(service)
         return
     if state.running:
         yield StringCommand(QuoteString(f"/etc/init.d/{service}"), "stop")
     if state.enabled:
         yield StringCommand("update-rc.d", QuoteString(service), "disable")
+
+
+def package_unit_off(service: str, stop: bool = True) -> StringCommand:
+    """With systemd: the package's own unit disabled, and stopped too when `stop`, through
+    systemctl (which also disables its init script's links): a process killed behind
+    systemd's back is started again by a unit with Restart= (HAProxy's: always)."""
+    return _systemctl("disable", *(["--now"] if stop else []), f"{service}.service")
+
+
+def package_units_off(services: Sequence[str], stop: bool = True) -> list[Change] | None:
+    """With systemd: what leaves the packages' own units of `services` disabled, and stopped
+    when `stop` ([] when they already are). None without systemd, where the packages' init
+    scripts are the caller's to handle (pidfiles, links, processes of their own)."""
+    units = host.get_fact(PackageUnits, services=tuple(services))
+    if units is None:
+        return None
+    out: list[Change] = []
+    for service in services:
+        state = units.get(service)
+        if state is not None and (state.enabled or (stop and state.running)):
+            what = "stop and disable" if stop else "disable"
+            out.append((f"{service}.service, the package's own unit: {what} "
+                        "(pgstead runs its own)", package_unit_off(service, stop)))
+    return out

@@ -9,7 +9,7 @@ import hashlib
 
 import pytest
 
-from pgstead.facts.daemon import SupervisedDaemon, SupervisedState
+from pgstead.facts.daemon import PackageUnits, PackageUnitState, SupervisedDaemon, SupervisedState
 from pgstead.facts.paths import PathState
 from pgstead.operations.daemon import HOST_FILES, _run, _unit
 from pgstead.render.daemon import (
@@ -226,3 +226,12 @@ def test_fact_reads_every_line():
                                        "legacy none", "program missing", "initscript missing",
                                        "bootlinks no"])
     assert not gone.present and gone.restart_key is None
+
+
+def test_package_units_read_only_with_systemd_and_a_restarting_unit_counts_as_running():
+    assert PackageUnits().process(["other"]) is None
+    units = PackageUnits().process(["haproxy activating disabled", "etcd inactive enabled",
+                                    "patroni unknown disabled"])
+    assert units == {"haproxy": PackageUnitState(running=True, enabled=False),
+                     "etcd": PackageUnitState(running=False, enabled=True),
+                     "patroni": PackageUnitState(running=False, enabled=False)}
