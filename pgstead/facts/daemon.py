@@ -167,40 +167,49 @@ class PackageDefaultInstance(FactBase):
 
 @dataclass(frozen=True)
 class PackageUnitState:
-    running: bool  # active, or on its way (activating: a Restart= about to start it again)
-    enabled: bool  # starts at boot
+    running: bool  # with systemd: active, or on its way (activating: a Restart= about to
+    # start it again); without systemd not read here (False)
+    enabled: bool  # starts at boot: its unit enabled, or without systemd its rc2.d S link
+
+
+@dataclass(frozen=True)
+class PackageUnitStates:
+    systemd: bool  # systemd is PID 1: the units decide; otherwise the init scripts
+    units: dict[str, PackageUnitState]
 
 
 _PACKAGE_UNITS = """
-[ -d /run/systemd/system ] || { echo other; exit 0; }
-for s in "$@"; do
-  a=$(systemctl is-active "$s.service" 2>/dev/null || true)
-  if systemctl is-enabled --quiet "$s.service" 2>/dev/null; then e=enabled; else e=disabled; fi
-  echo "$s ${a:-unknown} $e"
-done
+if [ -d /run/systemd/system ]; then
+  echo systemd
+  for s in "$@"; do
+    a=$(systemctl is-active "$s.service" 2>/dev/null || true)
+    if systemctl is-enabled --quiet "$s.service" 2>/dev/null; then e=enabled; else e=disabled; fi
+    echo "$s ${a:-unknown} $e"
+  done
+else
+  echo other
+  for s in "$@"; do
+    if ls /etc/rc2.d/S[0-9][0-9]"$s" >/dev/null 2>&1; then e=enabled; else e=disabled; fi
+    echo "$s - $e"
+  done
+fi
 """
 
 
 class PackageUnits(FactBase):
-    """With systemd as PID 1: the state of the packages' own units `services` (name without
-    .service; a unit not installed reads as stopped and disabled). None without systemd: the
-    packages' init scripts are read by facts of their own there."""
-
-    @staticmethod
-    def default() -> None:
-        return None
+    """Whether the packages' own instances of `services` start at boot, and with systemd
+    whether their units run (a unit not installed reads as stopped and disabled). Without
+    systemd the processes of their init scripts are read by facts of their own."""
 
     def command(self, services: tuple[str, ...]) -> StringCommand:
         return StringCommand("sh", "-c", QuoteString(_PACKAGE_UNITS), "pgstead-package-units",
                              *[QuoteString(s) for s in services])
 
-    def process(self, output: list[str]) -> dict[str, PackageUnitState] | None:
-        if not output or output[0] == "other":
-            return None
+    def process(self, output: list[str]) -> PackageUnitStates:
         units = {}
-        for line in output:
+        for line in output[1:]:
             name, active, enabled = (line.split() + ["", "", ""])[:3]
             units[name] = PackageUnitState(
                 running=active in ("active", "activating", "reloading", "deactivating"),
                 enabled=enabled == "enabled")
-        return units
+        return PackageUnitStates(systemd=bool(output) and output[0] == "systemd", units=units)

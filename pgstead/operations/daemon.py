@@ -294,15 +294,25 @@ def package_unit_off(service: str, stop: bool = True) -> StringCommand:
 def package_units_off(services: Sequence[str], stop: bool = True) -> list[Change] | None:
     """With systemd: what leaves the packages' own units of `services` disabled, and stopped
     when `stop` ([] when they already are). None without systemd, where the packages' init
-    scripts are the caller's to handle (pidfiles, links, processes of their own)."""
-    units = host.get_fact(PackageUnits, services=tuple(services))
-    if units is None:
+    scripts are the caller's to handle (`package_boot_links` and processes of their own)."""
+    live = host.get_fact(PackageUnits, services=tuple(services))
+    if not live.systemd:
         return None
     out: list[Change] = []
     for service in services:
-        state = units.get(service)
+        state = live.units.get(service)
         if state is not None and (state.enabled or (stop and state.running)):
             what = "stop and disable" if stop else "disable"
             out.append((f"{service}.service, the package's own unit: {what} "
                         "(pgstead runs its own)", package_unit_off(service, stop)))
     return out
+
+
+def package_boot_links(services: Sequence[str]) -> list[Change]:
+    """Without systemd: what keeps the packages' init scripts of `services` from starting at
+    boot (their rc links disabled), read by the same fact as `package_units_off`."""
+    live = host.get_fact(PackageUnits, services=tuple(services))
+    return [(f"{service}: its init script off at boot",
+             StringCommand("update-rc.d", QuoteString(service), "disable"))
+            for service in services
+            if (state := live.units.get(service)) is not None and state.enabled]

@@ -7,8 +7,12 @@ from pyinfra.api import QuoteString, StringCommand, operation
 from pyinfra.facts.deb import DebPackages
 
 from pgstead.facts.endpoints import PACKAGE_PATTERNS, PackageDaemon
-from pgstead.facts.ha import BootLinks
-from pgstead.operations.daemon import package_unit_off, package_units_off, yield_changes
+from pgstead.operations.daemon import (
+    package_boot_links,
+    package_unit_off,
+    package_units_off,
+    yield_changes,
+)
 from pgstead.operations.plan_notes import plan_note
 
 
@@ -49,7 +53,4 @@ def _script_changes(package: str) -> list[tuple[str, StringCommand]]:
     if host.get_fact(PackageDaemon, pattern=pattern):
         changes.append(("stop the package's own daemon",
                         StringCommand("pkill", "-f", QuoteString(pattern), "||", "true")))
-    if package in host.get_fact(BootLinks):
-        changes.append(("keep it from starting at boot",
-                        StringCommand("update-rc.d", QuoteString(package), "disable")))
-    return changes
+    return changes + package_boot_links([package])

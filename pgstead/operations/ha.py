@@ -11,13 +11,17 @@ from pyinfra.api import OperationError, QuoteString, StringCommand, operation
 
 from pgstead.desired.ha import diff_dynamic_config
 from pgstead.facts.ha import (
-    BootLinks,
     EtcdQuorum,
     PackageEtcdMember,
     PatroniState,
 )
 from pgstead.facts.settings import PgSettings
-from pgstead.operations.daemon import package_unit_off, package_units_off, yield_changes
+from pgstead.operations.daemon import (
+    package_boot_links,
+    package_unit_off,
+    package_units_off,
+    yield_changes,
+)
 from pgstead.operations.plan_notes import plan_note
 from pgstead.postgres.sql import render
 from pgstead.render.ha_layout import (
@@ -203,10 +207,7 @@ def package_scripts_disabled(disabled: list[str]):
     """
     units = package_units_off(disabled, stop=False)
     if units is None:
-        links = host.get_fact(BootLinks)
-        units = [(f"{name}: its init script off at boot",
-                  StringCommand("update-rc.d", QuoteString(name), "disable"))
-                 for name in disabled if name in links]
+        units = package_boot_links(disabled)
     if not units:
         host.noop(f"{', '.join(disabled)} do not start at boot")
         return

@@ -9,7 +9,13 @@ import hashlib
 
 import pytest
 
-from pgstead.facts.daemon import PackageUnits, PackageUnitState, SupervisedDaemon, SupervisedState
+from pgstead.facts.daemon import (
+    PackageUnits,
+    PackageUnitState,
+    PackageUnitStates,
+    SupervisedDaemon,
+    SupervisedState,
+)
 from pgstead.facts.paths import PathState
 from pgstead.operations.daemon import HOST_FILES, _run, _unit
 from pgstead.render.daemon import (
@@ -228,10 +234,15 @@ def test_fact_reads_every_line():
     assert not gone.present and gone.restart_key is None
 
 
-def test_package_units_read_only_with_systemd_and_a_restarting_unit_counts_as_running():
-    assert PackageUnits().process(["other"]) is None
-    units = PackageUnits().process(["haproxy activating disabled", "etcd inactive enabled",
-                                    "patroni unknown disabled"])
-    assert units == {"haproxy": PackageUnitState(running=True, enabled=False),
-                     "etcd": PackageUnitState(running=False, enabled=True),
-                     "patroni": PackageUnitState(running=False, enabled=False)}
+def test_package_units_read_units_with_systemd_and_rc_links_without():
+    live = PackageUnits().process(["systemd", "haproxy activating disabled",
+                                   "etcd inactive enabled", "patroni unknown disabled"])
+    # A unit about to be started again by its Restart= counts as running.
+    assert live == PackageUnitStates(True, {
+        "haproxy": PackageUnitState(running=True, enabled=False),
+        "etcd": PackageUnitState(running=False, enabled=True),
+        "patroni": PackageUnitState(running=False, enabled=False)})
+    links = PackageUnits().process(["other", "etcd - enabled", "patroni - disabled"])
+    assert links == PackageUnitStates(False, {
+        "etcd": PackageUnitState(running=False, enabled=True),
+        "patroni": PackageUnitState(running=False, enabled=False)})
