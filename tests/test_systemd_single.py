@@ -5,7 +5,8 @@ pgstead's daemons run as systemd units of its own (pgstead-<name>.service), not 
 pgstead-supervise; the packages' own instances (pgbouncer.service and
 prometheus-postgres-exporter.service, which would hold the same ports) neither run nor start
 at boot; systemd restarts a killed pgbouncer; a restarted container (a reboot) brings the
-server, the pooler and the exporter back by itself. One host for the module; the tests run in
+server, the pooler and the exporter back by itself; removing the pooler and the exporter
+removes their units. One host for the module; the tests run in
 file order and read what the earlier ones left.
 """
 
@@ -83,6 +84,10 @@ class Single:
     fleet: Fleet
     inventory: Path
     state_dir: Path
+
+    @property
+    def env_path(self) -> Path:
+        return self.inventory.with_suffix(".yml")
 
     @property
     def host(self) -> FleetHost:
@@ -194,3 +199,24 @@ def test_a_restarted_host_brings_the_server_pooler_and_exporter_back_by_itself(s
     assert supervise_leftovers(h) == ""
     # Nothing drifted across the reboot.
     assert_converged(single, "apply after the restart")
+
+
+def test_removing_the_pooler_and_the_exporter_removes_their_units(single):
+    h = single.host
+    data = yaml.safe_load(single.env_path.read_text())
+    data["pooler"]["enabled"] = False
+    data["monitoring"]["exporter"] = False
+    single.env_path.write_text(yaml.safe_dump(data, sort_keys=False))
+    assert_ok(single.run(), "apply without pooler and exporter")
+    for name in (PGBOUNCER_UNIT, EXPORTER_UNIT):
+        state = unit(h, name)
+        assert state["LoadState"] == "not-found", (name, state)
+        assert h.exec("test", "-e", f"/etc/systemd/system/{name}",
+                      check=False).returncode == 1
+    assert listeners(h, POOLER_PORT, "postgres") == set()
+    assert listeners(h, EXPORTER_PORT, "prometheus") == set()
+    # The packages' own instances stay off: nothing takes the ports back.
+    for name in PACKAGE_UNITS:
+        assert unit(h, name)["ActiveState"] in ("inactive", "failed"), name
+    assert unit(h, SERVER_UNIT)["ActiveState"] == "active"
+    assert_converged(single, "apply after the removal")
