@@ -18,6 +18,7 @@ from tests.hosts import Fleet, FleetHost, fleet
 from tests.pgstead_run import Run, pyinfra
 
 HA_IMAGE = "pgstead/ha-host:bookworm"
+HA_SYSTEMD_IMAGE = "pgstead/ha-host-systemd:bookworm"  # the same, booted by systemd
 FRESH_IMAGE = "pgstead/host:bookworm"
 PORT = 5432
 DATABASE = "app"
@@ -154,13 +155,18 @@ def assert_converged(target, what: str = "second apply") -> None:
 
 @contextmanager
 def ha_cluster(directory: Path, names: list[str], *, image: str | None = None,
-               name: str = "hatest", caps: tuple[str, ...] = (),
+               name: str = "hatest", caps: tuple[str, ...] = (), systemd: bool = False,
                **ha: object) -> Iterator[Cluster]:
-    """Start the hosts (with the extra capabilities `caps`) and write the inventory and
-    environment; the caller applies."""
-    image = image or os.environ.get("PGSTEAD_HA_TEST_IMAGE") or HA_IMAGE
-    with fleet(directory, names, image=image, static=True, init=True, env=BOOT,
-               caps=caps) as hosts:
+    """Start the hosts (with the extra capabilities `caps`; booted by systemd with
+    `systemd`, from the HA image's systemd variant unless `image` is given) and write the
+    inventory and environment; the caller applies."""
+    if systemd:
+        image = image or HA_SYSTEMD_IMAGE
+        boot = {"init": False, "env": {}, "systemd": True}
+    else:
+        image = image or os.environ.get("PGSTEAD_HA_TEST_IMAGE") or HA_IMAGE
+        boot = {"init": True, "env": BOOT}
+    with fleet(directory, names, image=image, static=True, caps=caps, **boot) as hosts:
         inventory = directory / f"{name}.py"
         hosts.write_inventory(inventory)
         env_path = directory / f"{name}.yml"

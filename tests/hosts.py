@@ -19,6 +19,11 @@ from pathlib import Path
 import pytest
 
 HOST_IMAGE = "pgstead/host:bookworm"
+SYSTEMD_HOST_IMAGE = "pgstead/host-systemd:bookworm"
+# What systemd needs as PID 1 in an unprivileged container (tests/images/systemd): the host's
+# cgroups to read, and its own /run. No --init: systemd reaps, and must be PID 1.
+SYSTEMD_RUN = ("--volume", "/sys/fs/cgroup:/sys/fs/cgroup:ro", "--tmpfs", "/run",
+               "--tmpfs", "/run/lock")
 
 
 def docker_answers() -> bool:
@@ -113,6 +118,7 @@ class Fleet:
     hosts: tuple[FleetHost, ...]
     extra: list[str] = field(default_factory=list)  # containers added later, removed too
     volumes: tuple[str, ...] = ()  # SOURCE:PATH mounted into every host, added ones too
+    systemd: bool = False  # the hosts boot systemd (a *-systemd image)
 
     def add(self, name: str, *, image: str = HOST_IMAGE, init: bool = False,
             env: dict[str, str] | None = None) -> FleetHost:
@@ -122,7 +128,8 @@ class Fleet:
         address = f"{prefix}.{11 + len(self.hosts)}" if self.subnet.endswith("/24") else None
         self.extra.append(container)
         h = start_host(self.network, self.key, name, container, image=image, sudo=False,
-                       address=address, init=init, env=env or {}, volumes=self.volumes)
+                       address=address, init=init, env=env or {}, volumes=self.volumes,
+                       systemd=self.systemd)
         wait_for_ssh(self.key, h)
         self.hosts = (*self.hosts, h)
         return h
@@ -133,6 +140,14 @@ class Fleet:
     def start_again(self, h: FleetHost) -> None:
         """Start a stopped host (as after a crash: only sshd comes back) on its old address."""
         docker("start", h.container)
+        address = container_address(h.container, self.network)
+        assert address == h.address, f"{h.name} came back on {address}, not {h.address}"
+        wait_for_ssh(self.key, h)
+
+    def restart(self, h: FleetHost, seconds: int = 120) -> None:
+        """`docker restart` a host, as a reboot: stopped with the image's stop signal (systemd
+        shuts its units down in order) within `seconds`, started again on its old address."""
+        docker("restart", "--time", str(seconds), h.container)
         address = container_address(h.container, self.network)
         assert address == h.address, f"{h.name} came back on {address}, not {h.address}"
         wait_for_ssh(self.key, h)
@@ -183,7 +198,7 @@ def _create_network(network: str, static: bool) -> None:
 def start_host(network: str, key: Path, name: str, container: str,
                *, image: str, sudo: bool, address: str | None, init: bool,
                env: dict[str, str], caps: tuple[str, ...] = (),
-               volumes: tuple[str, ...] = ()) -> FleetHost:
+               volumes: tuple[str, ...] = (), systemd: bool = False) -> FleetHost:
     public_key = key.with_suffix(".pub").read_text().strip()
     args = ["run", "--detach", "--name", container, "--hostname", name, "--network", network,
             "--env", f"AUTHORIZED_KEY={public_key}"]
@@ -191,8 +206,12 @@ def start_host(network: str, key: Path, name: str, container: str,
         args += ["--env", f"{k}={v}"]
     if address:
         args += ["--ip", address]
+    if init and systemd:
+        raise ValueError("a systemd host runs systemd as PID 1, not docker's --init")
     if init:
         args.append("--init")
+    if systemd:
+        args += SYSTEMD_RUN
     for cap in caps:
         args += ["--cap-add", cap]
     for volume in volumes:
@@ -206,14 +225,15 @@ def start_host(network: str, key: Path, name: str, container: str,
 def fleet(directory: Path, names: list[str], sudo: tuple[str, ...] = (), *,
           image: str = HOST_IMAGE, static: bool = False, init: bool = False,
           env: dict[str, str] | None = None, caps: tuple[str, ...] = (),
-          volumes: tuple[str, ...] = ()) -> Iterator[Fleet]:
+          volumes: tuple[str, ...] = (), systemd: bool = False) -> Iterator[Fleet]:
     """Start one pgstead/host container per name on a new network; remove them afterwards.
 
     Hosts named in `sudo` are reached as `deploy` with `_sudo: True`, the others as root.
     `static` gives them fixed addresses, `init` runs them under docker's --init (a PID 1 that
     reaps the daemons pgstead starts), `env` is set in each container, `caps` are added
     capabilities (NET_ADMIN for keepalived's virtual address), `volumes` are mounted into
-    every host (a shared directory, as NFS would be between VMs).
+    every host (a shared directory, as NFS would be between VMs), `systemd` starts them as
+    systemd needs to boot as PID 1 (with a *-systemd image; not with `init`).
     """
     if not docker_answers():
         pytest.skip("Docker engine not running (`docker info` failed); run .ci/services")
@@ -232,10 +252,10 @@ def fleet(directory: Path, names: list[str], sudo: tuple[str, ...] = (), *,
                                       sudo=name in sudo,
                                       address=f"{prefix}.{11 + i}" if static else None,
                                       init=init, env=env or {}, caps=caps,
-                                      volumes=volumes))
+                                      volumes=volumes, systemd=systemd))
         for h in started:
             wait_for_ssh(key, h)
-        made = Fleet(network, subnet, key, tuple(started), volumes=volumes)
+        made = Fleet(network, subnet, key, tuple(started), volumes=volumes, systemd=systemd)
         made.extra = extra
         yield made
     finally:

@@ -163,3 +163,53 @@ class PackageDefaultInstance(FactBase):
         lines = [*output, "", "", ""]
         return DefaultInstanceState(systemd=lines[0] == "systemd", running=lines[1] == "running",
                                     enabled=lines[2] == "enabled")
+
+
+@dataclass(frozen=True)
+class PackageUnitState:
+    running: bool  # with systemd: active, or on its way (activating: a Restart= about to
+    # start it again); without systemd not read here (False)
+    enabled: bool  # starts at boot: its unit enabled, or without systemd its rc2.d S link
+
+
+@dataclass(frozen=True)
+class PackageUnitStates:
+    systemd: bool  # systemd is PID 1: the units decide; otherwise the init scripts
+    units: dict[str, PackageUnitState]
+
+
+_PACKAGE_UNITS = """
+if [ -d /run/systemd/system ]; then
+  echo systemd
+  for s in "$@"; do
+    a=$(systemctl is-active "$s.service" 2>/dev/null || true)
+    if systemctl is-enabled --quiet "$s.service" 2>/dev/null; then e=enabled; else e=disabled; fi
+    echo "$s ${a:-unknown} $e"
+  done
+else
+  echo other
+  for s in "$@"; do
+    if ls /etc/rc2.d/S[0-9][0-9]"$s" >/dev/null 2>&1; then e=enabled; else e=disabled; fi
+    echo "$s - $e"
+  done
+fi
+"""
+
+
+class PackageUnits(FactBase):
+    """Whether the packages' own instances of `services` start at boot, and with systemd
+    whether their units run (a unit not installed reads as stopped and disabled). Without
+    systemd the processes of their init scripts are read by facts of their own."""
+
+    def command(self, services: tuple[str, ...]) -> StringCommand:
+        return StringCommand("sh", "-c", QuoteString(_PACKAGE_UNITS), "pgstead-package-units",
+                             *[QuoteString(s) for s in services])
+
+    def process(self, output: list[str]) -> PackageUnitStates:
+        units = {}
+        for line in output[1:]:
+            name, active, enabled = (line.split() + ["", "", ""])[:3]
+            units[name] = PackageUnitState(
+                running=active in ("active", "activating", "reloading", "deactivating"),
+                enabled=enabled == "enabled")
+        return PackageUnitStates(systemd=bool(output) and output[0] == "systemd", units=units)

@@ -108,18 +108,6 @@ class EtcdQuorum(FactBase):
         return output[-1] == "yes"
 
 
-class BootLinks(FactBase):
-    """Which init scripts runlevel 2 starts at boot (their /etc/rc2.d/S* links)."""
-
-    default = list
-
-    def command(self) -> str:
-        return "ls /etc/rc2.d 2>/dev/null | sed -n 's/^S[0-9][0-9]//p' || true"
-
-    def process(self, output: list[str]) -> list[str]:
-        return [line.strip() for line in output if line.strip()]
-
-
 def takes_writes(server) -> bool:
     """Whether this host's server is the one to write roles, databases and grants on: always
     for a single server; under Patroni only the leader (unknown before Patroni runs: a plan on

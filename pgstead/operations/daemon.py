@@ -19,6 +19,7 @@ from pyinfra.api import QuoteString, StringCommand, operation
 from pgstead import PROJECT_ROOT
 from pgstead.facts.daemon import (
     PackageDefaultInstance,
+    PackageUnits,
     SupervisedDaemon,
     SupervisedState,
 )
@@ -108,8 +109,10 @@ def _unit(spec: DaemonSpec, state: SupervisedState) -> list[Change]:
     assert state.unit_file is not None
     change = entry_change(File(spec.unit_path, render_systemd_unit(spec)), state.unit_file)
     if change is not None:
-        out.append((f"{spec.unit_path}: {change[0]}",
-                    StringCommand(change[1], "&&", _systemctl("daemon-reload"))))
+        # Two commands: the write carries the unit's text on its stdin, which a command
+        # nesting it would drop (an empty unit file, which systemd reads as masked).
+        out += [(f"{spec.unit_path}: {change[0]}", change[1]),
+                ("systemd reads the changed unit", _systemctl("daemon-reload"))]
     if not state.unit_enabled:
         out.append(("enable at boot", _systemctl("enable", spec.unit)))
     if state.supervised or state.record is not None:
@@ -164,8 +167,9 @@ def supervise_changes(spec: DaemonSpec) -> list[Change]:
     return [*around, *_legacy(spec, state), *_run(spec, state)]
 
 
-def _yield_changes(subject: str, changes: list[Change]):
-    # All noted before the first command: a plan reads no further than that.
+def yield_changes(subject: str, changes: list[Change]):
+    """The commands of `changes`, each one's reason noted first: a plan reads no further
+    than the first command."""
     for why, _ in changes:
         plan_note(subject, why)
     for _, command in changes:
@@ -198,7 +202,7 @@ def supervised(spec: DaemonSpec):
     if not changes:
         host.noop(f"{spec.name} runs with its current command line and files")
         return
-    yield from _yield_changes(spec.name, changes)
+    yield from yield_changes(spec.name, changes)
 
 
 def _digest(entries: list[Entry]) -> str:
@@ -219,7 +223,7 @@ def with_files(spec: DaemonSpec, entries: list[Entry],
     changes = [(f"{path}: {why}", command) for path, (why, command) in file_changes(entries)]
     spec = replace(spec, config_digest=_digest(entries))
     changes += supervise_changes(spec)
-    return commands + list(_yield_changes(spec.name, changes))
+    return commands + list(yield_changes(spec.name, changes))
 
 
 @operation()
@@ -262,7 +266,7 @@ def unsupervised(spec: DaemonSpec, files: list[str], then: Sequence[str] = ()):
     if files:
         changes.append((f"remove {', '.join(files)}",
                         StringCommand("rm", "-f", *[QuoteString(f) for f in files])))
-    yield from _yield_changes(spec.name, changes)
+    yield from yield_changes(spec.name, changes)
 
 
 def package_default_off(service: str, pidfile: str, exe: str):
@@ -272,9 +276,43 @@ def package_default_off(service: str, pidfile: str, exe: str):
         return
     plan_note(service, "the package's own instance: stop and disable (pgstead runs its own)")
     if state.systemd:
-        yield _systemctl("disable", "--now", f"{service}.service")
+        yield package_unit_off(service)
         return
     if state.running:
         yield StringCommand(QuoteString(f"/etc/init.d/{service}"), "stop")
     if state.enabled:
         yield StringCommand("update-rc.d", QuoteString(service), "disable")
+
+
+def package_unit_off(service: str, stop: bool = True) -> StringCommand:
+    """With systemd: the package's own unit disabled, and stopped too when `stop`, through
+    systemctl (which also disables its init script's links): a process killed behind
+    systemd's back is started again by a unit with Restart= (HAProxy's: always)."""
+    return _systemctl("disable", *(["--now"] if stop else []), f"{service}.service")
+
+
+def package_units_off(services: Sequence[str], stop: bool = True) -> list[Change] | None:
+    """With systemd: what leaves the packages' own units of `services` disabled, and stopped
+    when `stop` ([] when they already are). None without systemd, where the packages' init
+    scripts are the caller's to handle (`package_boot_links` and processes of their own)."""
+    live = host.get_fact(PackageUnits, services=tuple(services))
+    if not live.systemd:
+        return None
+    out: list[Change] = []
+    for service in services:
+        state = live.units.get(service)
+        if state is not None and (state.enabled or (stop and state.running)):
+            what = "stop and disable" if stop else "disable"
+            out.append((f"{service}.service, the package's own unit: {what} "
+                        "(pgstead runs its own)", package_unit_off(service, stop)))
+    return out
+
+
+def package_boot_links(services: Sequence[str]) -> list[Change]:
+    """Without systemd: what keeps the packages' init scripts of `services` from starting at
+    boot (their rc links disabled), read by the same fact as `package_units_off`."""
+    live = host.get_fact(PackageUnits, services=tuple(services))
+    return [(f"{service}: its init script off at boot",
+             StringCommand("update-rc.d", QuoteString(service), "disable"))
+            for service in services
+            if (state := live.units.get(service)) is not None and state.enabled]

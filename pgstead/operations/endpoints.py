@@ -7,7 +7,12 @@ from pyinfra.api import QuoteString, StringCommand, operation
 from pyinfra.facts.deb import DebPackages
 
 from pgstead.facts.endpoints import PACKAGE_PATTERNS, PackageDaemon
-from pgstead.facts.ha import BootLinks
+from pgstead.operations.daemon import (
+    package_boot_links,
+    package_unit_off,
+    package_units_off,
+    yield_changes,
+)
 from pgstead.operations.plan_notes import plan_note
 
 
@@ -21,23 +26,31 @@ def package_daemon_quiet(package: str):
 
     Run right after the package's installation: when the plan is made before the package is
     there (a fresh host), the package may have started it by the time this runs, so both
-    commands are planned.
+    commands are planned. With systemd its unit is stopped and disabled through systemctl
+    (pgstead.operations.daemon.package_units_off): HAProxy's unit restarts a killed HAProxy.
     """
-    pattern = PACKAGE_PATTERNS[package]
-    stop = StringCommand("pkill", "-f", QuoteString(pattern), "||", "true")
-    disable = StringCommand("update-rc.d", QuoteString(package), "disable")
+    units = package_units_off([package])
     if package not in host.get_fact(DebPackages):
         plan_note(package, "stop the package's own daemon and keep it from starting at boot")
-        yield stop
-        yield disable
+        if units is not None:
+            yield package_unit_off(package)
+            return
+        yield StringCommand("pkill", "-f", QuoteString(PACKAGE_PATTERNS[package]), "||", "true")
+        yield StringCommand("update-rc.d", QuoteString(package), "disable")
         return
-    changes = []
-    if host.get_fact(PackageDaemon, pattern=pattern):
-        changes.append(stop)
-    if package in host.get_fact(BootLinks):
-        changes.append(disable)
+    changes = units if units is not None else _script_changes(package)
     if not changes:
         host.noop(f"the package's {package} neither runs nor starts at boot")
         return
-    plan_note(package, *(str(c) for c in changes))
-    yield from changes
+    yield from yield_changes(package, changes)
+
+
+def _script_changes(package: str) -> list[tuple[str, StringCommand]]:
+    """Without systemd: the package's daemon killed where it runs, its init script's boot
+    links disabled."""
+    pattern = PACKAGE_PATTERNS[package]
+    changes = []
+    if host.get_fact(PackageDaemon, pattern=pattern):
+        changes.append(("stop the package's own daemon",
+                        StringCommand("pkill", "-f", QuoteString(pattern), "||", "true")))
+    return changes + package_boot_links([package])

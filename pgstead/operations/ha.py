@@ -11,12 +11,17 @@ from pyinfra.api import OperationError, QuoteString, StringCommand, operation
 
 from pgstead.desired.ha import diff_dynamic_config
 from pgstead.facts.ha import (
-    BootLinks,
     EtcdQuorum,
     PackageEtcdMember,
     PatroniState,
 )
 from pgstead.facts.settings import PgSettings
+from pgstead.operations.daemon import (
+    package_boot_links,
+    package_unit_off,
+    package_units_off,
+    yield_changes,
+)
 from pgstead.operations.plan_notes import plan_note
 from pgstead.postgres.sql import render
 from pgstead.render.ha_layout import (
@@ -55,9 +60,12 @@ def package_etcd_removed():
                 f"{', '.join(live.members) or '(unreadable)'}: not the untouched default, so "
                 "pgstead leaves it alone; stop it and move its data away by hand")
         plan_note("etcd", "stop the package's default member and remove its data")
-        yield StringCommand("pkill", "-x", "etcd", "&&",
-                            "while", "pgrep", "-x", "etcd", ">/dev/null;", "do", "sleep", "0.2;",
-                            "done")
+        if package_units_off(["etcd"]) is not None:
+            # With systemd, its unit runs it: stopped (and disabled) through systemctl.
+            yield package_unit_off("etcd")
+        else:
+            yield StringCommand("pkill", "-x", "etcd", "&&", "while", "pgrep", "-x", "etcd",
+                                ">/dev/null;", "do", "sleep", "0.2;", "done")
         yield StringCommand("rm", "-rf", ETCD_PACKAGE_DATA)
         return
     if live.present:
@@ -186,8 +194,10 @@ def package_scripts_disabled(disabled: list[str]):
 
     + disabled: the init scripts' names
 
-    ``update-rc.d`` removes the links sysvinit reads, and on a systemd host disables the units
-    systemd generates from them.
+    Without systemd, ``update-rc.d`` removes the links sysvinit reads. With systemd, the
+    packages' units are disabled through systemctl (read with ``systemctl is-enabled``, not
+    from the links), and not stopped: etcd's default member is read before it is removed
+    (``package_etcd_removed``).
 
     **Example:**
 
@@ -195,14 +205,13 @@ def package_scripts_disabled(disabled: list[str]):
 
         ha.package_scripts_disabled(name="Package scripts off", disabled=["etcd", "patroni"])
     """
-    links = host.get_fact(BootLinks)
-    changes = [StringCommand("update-rc.d", QuoteString(name), "disable")
-               for name in disabled if name in links]
-    if not changes:
+    units = package_units_off(disabled, stop=False)
+    if units is None:
+        units = package_boot_links(disabled)
+    if not units:
         host.noop(f"{', '.join(disabled)} do not start at boot")
         return
-    plan_note("boot", *(str(c) for c in changes))
-    yield from changes
+    yield from yield_changes("boot", units)
 
 
 @operation()

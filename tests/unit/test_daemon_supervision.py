@@ -4,11 +4,18 @@ that decides restart against reload, and the decision itself over a host's state
 
 from __future__ import annotations
 
+import base64
 import hashlib
 
 import pytest
 
-from pgstead.facts.daemon import SupervisedDaemon, SupervisedState
+from pgstead.facts.daemon import (
+    PackageUnits,
+    PackageUnitState,
+    PackageUnitStates,
+    SupervisedDaemon,
+    SupervisedState,
+)
 from pgstead.facts.paths import PathState
 from pgstead.operations.daemon import HOST_FILES, _run, _unit
 from pgstead.render.daemon import (
@@ -197,6 +204,19 @@ def test_with_systemd_a_daemon_under_pgstead_supervise_moves_to_its_unit():
     assert command.startswith("systemctl start pgstead-pgbouncer-prod.service")
 
 
+def test_with_systemd_a_new_unit_is_written_with_its_text_then_read_by_systemd():
+    live = state(PGBOUNCER, systemd=True, supervised=False)
+    live = SupervisedState(**{**live.__dict__, "unit_file": PathState("missing", "", "", "", ""),
+                              "unit_enabled": False})
+    write, reload, enable = _unit(PGBOUNCER, live)
+    assert write[0] == "/etc/systemd/system/pgstead-pgbouncer-prod.service: create"
+    # The unit's text travels on the write's own stdin (a nesting command would drop it).
+    stdin = base64.decodebytes(write[1].connector_arguments["_stdin"].getvalue().encode())
+    assert stdin.decode() == render_systemd_unit(PGBOUNCER)
+    assert str(reload[1]) == "systemctl daemon-reload"
+    assert str(enable[1]) == "systemctl enable pgstead-pgbouncer-prod.service"
+
+
 def test_fact_reads_every_line():
     output = ["init other", "supervise running k:d", "record " + "a" * 64, "legacy stale",
               "program file 0:0 root:root 755 " + "b" * 64 + " -", "initscript missing",
@@ -212,3 +232,17 @@ def test_fact_reads_every_line():
                                        "legacy none", "program missing", "initscript missing",
                                        "bootlinks no"])
     assert not gone.present and gone.restart_key is None
+
+
+def test_package_units_read_units_with_systemd_and_rc_links_without():
+    live = PackageUnits().process(["systemd", "haproxy activating disabled",
+                                   "etcd inactive enabled", "patroni unknown disabled"])
+    # A unit about to be started again by its Restart= counts as running.
+    assert live == PackageUnitStates(True, {
+        "haproxy": PackageUnitState(running=True, enabled=False),
+        "etcd": PackageUnitState(running=False, enabled=True),
+        "patroni": PackageUnitState(running=False, enabled=False)})
+    links = PackageUnits().process(["other", "etcd - enabled", "patroni - disabled"])
+    assert links == PackageUnitStates(False, {
+        "etcd": PackageUnitState(running=False, enabled=True),
+        "patroni": PackageUnitState(running=False, enabled=False)})
