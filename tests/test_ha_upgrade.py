@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 
 import psycopg
@@ -126,6 +127,18 @@ def refused_stretches(writer: Writer) -> list[tuple[float, float]]:
     return stretches
 
 
+def describe_stretches(writer: Writer, stretches: list[tuple[float, float]],
+                       since: float) -> list[str]:
+    """Each refused stretch as seconds after `since` (the apply's start), its length, and what
+    the writer was told during it: enough to place a stretch among the apply's steps."""
+    lines = []
+    for first, last in stretches:
+        told = sorted({r for t, r in zip(writer.refused, writer.reasons, strict=False)
+                       if first <= t <= last})
+        lines.append(f"+{first - since:.1f} s for {last - first:.2f} s: {told}")
+    return lines
+
+
 def rolling_upgrade(c: Cluster, package: str) -> dict:
     """Publish a newer `package`, plan, apply under a reader and a writer; what was seen."""
     version = publish_newer(c.fleet.hosts, package, c.directory)
@@ -143,6 +156,7 @@ def rolling_upgrade(c: Cluster, package: str) -> dict:
         thread.start()
     wait_for(lambda: len(writer.acked) > 20, "the writer's first commits")
     wait_for(lambda: all(any(ok for _, ok in r.probes) for r in readers), "every member read")
+    started = time.monotonic()
     applied = c.run()
     count = len(writer.acked)
     wait_for(lambda: len(writer.acked) > count + 20, "the writer carrying on after the apply")
@@ -154,7 +168,8 @@ def rolling_upgrade(c: Cluster, package: str) -> dict:
     with c.connect() as conn:
         stored = {n for (n,) in conn.execute("SELECT n FROM ha_rows")}
     return {"version": version, "before": before, "old_leader": old_leader, "dry": dry,
-            "planned": planned, "applied": applied, "readers": readers, "writer": writer,
+            "planned": planned, "applied": applied, "started": started, "readers": readers,
+            "writer": writer,
             "lost": [n for n in writer.acked if n not in stored]}
 
 
@@ -179,9 +194,14 @@ def assert_rolled(c: Cluster, seen: dict, package: str) -> None:
     assert overlaps(seen["readers"]) == []
     writer = seen["writer"]
     stretches = refused_stretches(writer)
+    described = describe_stretches(writer, stretches, seen["started"])
     # The switchover's window, and (seen once, in a full run) a second short one a few seconds
-    # later while the demoted leader restarted: tolerated and shown until its cause is known.
-    assert len(stretches) <= 2, (stretches, sorted(set(writer.reasons)))
+    # later while the demoted leader restarted: tolerated until its cause is known, and named
+    # in a warning, so that a full run's summary shows when it came and what the writer was told.
+    assert len(stretches) <= 2, described
+    if len(stretches) > 1:
+        warnings.warn(f"rolling upgrade of {package}: writes refused in {len(stretches)} "
+                      f"stretches after the apply started: {described}", stacklevel=1)
     window = (stretches[0][1] - stretches[0][0]) if stretches else 0.0
     down = {r.name: round(sum(min(b, time.monotonic()) - a for a, b in r.down()), 1)
             for r in seen["readers"]}
