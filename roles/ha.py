@@ -200,6 +200,10 @@ def member_hba(env: Environment) -> list[str]:
         for m in members()
         for database, user in (("replication", REPLICATION_USER), ("postgres", REWIND_USER))
     ]
+    # A replica's Patroni reads its own timeline over a replication connection to localhost,
+    # on every REST API call (each HAProxy check): refused, it logged a traceback each time.
+    rules.append(HbaRule("hostssl", "replication", REPLICATION_USER, "scram-sha-256",
+                         "127.0.0.1/32"))
     text = render_pg_hba((*superuser_tcp_rejects(env), *rules, *env.hba), env.users,
                          allow_trust=env.security.allow_trust, source=env.source.name)
     return [line for line in text.splitlines() if line and not line.startswith("#")]

@@ -83,6 +83,16 @@ def test_read_port_serves_only_replicas(cluster):
     assert all(recovery for recovery, _ in through(cluster, balancer, READ_PORT))
 
 
+def test_health_checks_cost_a_replica_no_refused_connection(cluster):
+    """Each check makes a replica's Patroni read its timeline over a replication connection to
+    localhost: pg_hba lets it in, so no check leaves a refusal (and a traceback) behind."""
+    _, others = replicas(cluster)
+    for h in others:
+        seen = h.exec("grep", "-c", "no pg_hba.conf entry", "/var/log/pgstead/patroni.log",
+                      check=False).stdout.strip()
+        assert seen == "0", f"{h.name}: {seen} refused connections in Patroni's log"
+
+
 def test_read_port_leaves_out_a_replica_whose_replay_falls_behind_max_lag(cluster):
     leader, others = replicas(cluster)
     lagging, other = others
