@@ -6,7 +6,8 @@ import fcntl
 import os
 import socket
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 
 def drop_cluster(version: int, name: str) -> None:
@@ -78,3 +79,17 @@ def free_port(candidates: Iterable[int] | None = None) -> int:
         if _claim(port):
             return port
     raise RuntimeError("no free port for a test cluster")
+
+
+@contextmanager
+def fixed_port(port: int) -> Iterator[int]:
+    """A port (and the cluster named with it) that a module uses by number, held against
+    every other test process for as long as the module runs: a second suite on the same
+    machine waits here instead of dropping or reconfiguring the first one's cluster."""
+    os.makedirs(_CLAIM_DIR, exist_ok=True)
+    with open(f"{_CLAIM_DIR}/fixed-{port}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield port
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -9,13 +9,20 @@ from pathlib import Path
 
 import pytest
 
-from tests.clusters import drop_cluster, postmaster_start, sql
+from tests.clusters import drop_cluster, fixed_port, postmaster_start, sql
 from tests.conftest import EnvFile, base_environment
 from tests.pgstead_run import apply, pyinfra
 from tests.test_config_bad_inputs import BAD_INPUTS, expectation
 
 PORT = 5695
 CLUSTER = "bad_input_guard"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _port_held():
+    """PORT and CLUSTER are fixed: another suite on this machine waits until this module ends."""
+    with fixed_port(PORT):
+        yield
 
 
 def _snapshot() -> dict:

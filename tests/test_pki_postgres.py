@@ -16,6 +16,7 @@ import psycopg
 import pytest
 
 from pgstead.pki import ensure_ca, ensure_client_cert, ensure_server_cert, server_sans
+from tests.clusters import fixed_port
 
 VERSION = 15
 CLUSTER = "pki_t"
@@ -78,6 +79,13 @@ def wait_for_reload(setting: str, expected: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"{setting} did not become {expected} after reload")
         time.sleep(0.1)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _port_held():
+    """PORT and CLUSTER are fixed: another suite on this machine waits until this module ends."""
+    with fixed_port(PORT):
+        yield
 
 
 @pytest.fixture(scope="module")

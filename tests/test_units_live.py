@@ -14,6 +14,7 @@ import time
 import pytest
 
 from pgstead.postgres import catalog, units
+from tests.clusters import fixed_port
 
 MAJOR = 15
 CLUSTER = "units_live"
@@ -201,6 +202,13 @@ def _live(name: str) -> tuple[str, str]:
 def _cluster(action: str) -> None:
     subprocess.run(["pg_ctlcluster", str(MAJOR), CLUSTER, action], check=True,
                    capture_output=True, timeout=120)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _port_held():
+    """PORT and CLUSTER are fixed: another suite on this machine waits until this module ends."""
+    with fixed_port(PORT):
+        yield
 
 
 @pytest.fixture(scope="module")
