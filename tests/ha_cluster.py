@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -78,6 +79,14 @@ class Cluster:
 
     def write_inventory(self) -> None:
         self.fleet.write_inventory(self.inventory)
+
+    def first_apply(self, what: str) -> None:
+        """The module's first apply, asserted to succeed, its time shown on stderr."""
+        started = time.monotonic()
+        self.first = self.run()
+        self.first_seconds = time.monotonic() - started
+        assert_ok(self.first, "first apply")
+        print(f"\n{what}: first apply took {self.first_seconds:.0f} s", file=sys.stderr)
 
     def patroni(self, h: FleetHost) -> dict | None:
         out = h.exec("/usr/local/sbin/pgstead-patroni", "/etc/patroni/pgstead.yml", "state",

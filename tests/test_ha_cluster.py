@@ -37,12 +37,7 @@ def cluster(tmp_path_factory) -> Iterator[Cluster]:
     import os
     image = os.environ.get("PGSTEAD_HA_TEST_IMAGE") or FRESH_IMAGE
     with ha_cluster(directory, NAMES, image=image) as c:
-        started = time.monotonic()
-        c.first = c.run()
-        c.first_seconds = time.monotonic() - started
-        assert_ok(c.first, "first apply")
-        print(f"\nha: first apply of {len(NAMES)} hosts ({image}) took "
-              f"{c.first_seconds:.0f} s", file=sys.stderr)
+        c.first_apply(f"ha, {len(NAMES)} hosts ({image})")
         yield c
 
 

@@ -33,11 +33,7 @@ def cluster(tmp_path_factory) -> Iterator[Cluster]:
     with ha_cluster(directory, NAMES, name="haep",
                     endpoints={"leader_port": LEADER_PORT, "read_port": READ_PORT,
                                "max_lag": "1MB"}) as c:
-        started = time.monotonic()
-        c.first = c.run()
-        c.first_seconds = time.monotonic() - started
-        assert_ok(c.first, "first apply")
-        print(f"\nha endpoints: first apply took {c.first_seconds:.0f} s", file=sys.stderr)
+        c.first_apply("ha endpoints")
         yield c
 
 

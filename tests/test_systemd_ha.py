@@ -10,8 +10,6 @@ tests run in file order and read what the earlier ones left.
 
 from __future__ import annotations
 
-import sys
-import time
 from collections.abc import Iterator
 
 import psycopg
@@ -22,7 +20,6 @@ from tests.ha_cluster import (
     DATABASE,
     Cluster,
     assert_converged,
-    assert_ok,
     ha_cluster,
     wait_for,
 )
@@ -40,12 +37,7 @@ PACKAGE_UNITS = ("etcd.service", "patroni.service", "haproxy.service")
 def cluster(tmp_path_factory) -> Iterator[Cluster]:
     directory = tmp_path_factory.mktemp("systemd-ha")
     with ha_cluster(directory, NAMES, name="hasd", systemd=True) as c:
-        started = time.monotonic()
-        c.first = c.run()
-        c.first_seconds = time.monotonic() - started
-        assert_ok(c.first, "first apply")
-        print(f"\nsystemd ha: first apply of {len(NAMES)} systemd hosts took "
-              f"{c.first_seconds:.0f} s", file=sys.stderr)
+        c.first_apply(f"systemd ha, {len(NAMES)} systemd hosts")
         yield c
 
 
