@@ -10,6 +10,7 @@ from pyinfra import host, logger
 from pyinfra.api import OperationError, QuoteString, StringCommand, operation
 
 from pgstead.desired.ha import diff_dynamic_config
+from pgstead.facts.daemon import PackageUnits
 from pgstead.facts.ha import (
     EtcdQuorum,
     PackageEtcdMember,
@@ -60,7 +61,7 @@ def package_etcd_removed():
                 f"{', '.join(live.members) or '(unreadable)'}: not the untouched default, so "
                 "pgstead leaves it alone; stop it and move its data away by hand")
         plan_note("etcd", "stop the package's default member and remove its data")
-        if package_units_off(["etcd"]) is not None:
+        if host.get_fact(PackageUnits, services=("etcd",)).systemd:
             # With systemd, its unit runs it: stopped (and disabled) through systemctl.
             yield package_unit_off("etcd")
         else:
