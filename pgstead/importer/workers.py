@@ -30,8 +30,6 @@ from pgstead.importer.matching import TablePlan, plan_table
 # blocked after its first batch while the other's rest was read.
 RANGE_ROWS = BATCH
 AHEAD = 2  # ranges queued per worker
-# (rows read, lines, COPY text of the lines, failures as (row number, row)); numbers from 1
-Batch = tuple[int, int, bytes, list[tuple[int, tuple]]]
 
 
 def worker_count() -> int:
