@@ -19,9 +19,6 @@ from pgstead.render.daemon import (
     parse_token,
 )
 
-_SYSTEMD = ("if", "[", "-d", "/run/systemd/system", "];", "then", "echo", "systemd;", "else",
-            "echo", "other;", "fi;")
-
 # Init scripts of older pgstead releases, replaced by INIT_SCRIPT.
 OLD_INIT_SCRIPTS = ("pgstead-ha",)
 
@@ -122,47 +119,19 @@ class SupervisedDaemon(FactBase):
             unit_file=_path_state(facts["unitfile"]) if "unitfile" in facts else None)
 
 
-@dataclass(frozen=True)
-class DefaultInstanceState:
-    systemd: bool
-    running: bool
-    enabled: bool  # starts at boot (a systemd unit enabled, or sysv rc links)
+class InitScriptDaemon(FactBase):
+    """True when the process in an init script's pid file runs `exe` (not a reused pid):
+    without systemd, the instance a Debian package started on its own (pgbouncer's on
+    localhost:6432, the exporter's on every address)."""
 
-
-def _pid_alive(pidfile: str, exe: str) -> list[object]:
-    """Prints running when the pid file's process runs `exe` (not a reused pid)."""
-    return ['pid=$(cat', QuoteString(pidfile), '2>/dev/null);', 'if', '[', '-n', '"$pid"', ']',
-            '&&', '[', '"$(readlink', '/proc/$pid/exe', '2>/dev/null)"', '=', QuoteString(exe),
-            '];', 'then', 'echo', 'running;', 'else', 'echo', 'stopped;', 'fi;']
-
-
-class PackageDefaultInstance(FactBase):
-    """The instance a Debian package starts on its own (`service`, its init script's pid file).
-
-    pgbouncer's listens on localhost:6432 and the exporter's on every address: both must be
-    off where pgstead runs its own instances.
-    """
-
-    def command(self, service: str, pidfile: str, exe: str) -> StringCommand:
-        unit = QuoteString(f"{service}.service")
+    def command(self, pidfile: str, exe: str) -> StringCommand:
         return StringCommand(
-            *_SYSTEMD,
-            "if", "[", "-d", "/run/systemd/system", "];", "then",
-            "if", "systemctl", "is-active", "--quiet", unit, ";", "then", "echo", "running;",
-            "else", "echo", "stopped;", "fi;",
-            "if", "systemctl", "is-enabled", "--quiet", unit, "2>/dev/null;", "then", "echo",
-            "enabled;", "else", "echo", "disabled;", "fi;",
-            "else", *_pid_alive(pidfile, exe),
-            "if", "ls", StringCommand("/etc/rc[2345].d/S[0-9][0-9]", QuoteString(service),
-                                      _separator=""),
-            ">/dev/null", "2>&1;", "then", "echo", "enabled;", "else", "echo", "disabled;", "fi;",
-            "fi",
-        )
+            "pid=$(cat", QuoteString(pidfile), "2>/dev/null);", "if", "[", "-n", '"$pid"', "]",
+            "&&", "[", '"$(readlink', "/proc/$pid/exe", '2>/dev/null)"', "=", QuoteString(exe),
+            "];", "then", "echo", "running;", "else", "echo", "stopped;", "fi")
 
-    def process(self, output: list[str]) -> DefaultInstanceState:
-        lines = [*output, "", "", ""]
-        return DefaultInstanceState(systemd=lines[0] == "systemd", running=lines[1] == "running",
-                                    enabled=lines[2] == "enabled")
+    def process(self, output: list[str]) -> bool:
+        return output[-1] == "running"
 
 
 @dataclass(frozen=True)
@@ -199,7 +168,8 @@ fi
 class PackageUnits(FactBase):
     """Whether the packages' own instances of `services` start at boot, and with systemd
     whether their units run (a unit not installed reads as stopped and disabled). Without
-    systemd the processes of their init scripts are read by facts of their own."""
+    systemd the processes of their init scripts are read by facts of their own
+    (`InitScriptDaemon`, pgstead.facts.endpoints.PackageDaemon)."""
 
     def command(self, services: tuple[str, ...]) -> StringCommand:
         return StringCommand("sh", "-c", QuoteString(_PACKAGE_UNITS), "pgstead-package-units",

@@ -18,7 +18,7 @@ from pyinfra.api import QuoteString, StringCommand, operation
 
 from pgstead import PROJECT_ROOT
 from pgstead.facts.daemon import (
-    PackageDefaultInstance,
+    InitScriptDaemon,
     PackageUnits,
     SupervisedDaemon,
     SupervisedState,
@@ -270,18 +270,19 @@ def unsupervised(spec: DaemonSpec, files: list[str], then: Sequence[str] = ()):
 
 
 def package_default_off(service: str, pidfile: str, exe: str):
-    """Stop and disable the instance a Debian package runs on its own, where it does."""
-    state = host.get_fact(PackageDefaultInstance, service=service, pidfile=pidfile, exe=exe)
-    if not (state.running or state.enabled):
-        return
-    plan_note(service, "the package's own instance: stop and disable (pgstead runs its own)")
-    if state.systemd:
-        yield package_unit_off(service)
-        return
-    if state.running:
-        yield StringCommand(QuoteString(f"/etc/init.d/{service}"), "stop")
-    if state.enabled:
-        yield StringCommand("update-rc.d", QuoteString(service), "disable")
+    """Stop and disable the instance a Debian package runs on its own, where it does: with
+    systemd its unit, otherwise its init script's process (`pidfile`, running `exe`) and boot
+    links."""
+    changes = package_units_off([service])
+    if changes is None:
+        changes = package_boot_links([service])
+        if host.get_fact(InitScriptDaemon, pidfile=pidfile, exe=exe):
+            changes.insert(0, (f"{service}: the package's own instance stopped",
+                               StringCommand(QuoteString(f"/etc/init.d/{service}"), "stop")))
+    if changes:
+        plan_note(service, "the package's own instance: stop and disable (pgstead runs its own)")
+    for _, command in changes:
+        yield command
 
 
 def package_unit_off(service: str, stop: bool = True) -> StringCommand:
