@@ -50,10 +50,6 @@ def pending_anywhere(c: Cluster) -> bool:
                for h in c.fleet.hosts)
 
 
-def changed_ops(run) -> set[str]:
-    return {op for op, _ in changes(run)}
-
-
 def config_rewritten(c: Cluster) -> set[tuple[str, str]]:
     """A cluster-wide change also rewrites each member's Patroni file (its bootstrap section,
     which a new cluster would start from) and has Patroni re-read it: no restart."""
@@ -244,8 +240,9 @@ def test_writes_go_on_with_one_etcd_member_stopped_and_failsafe_keeps_the_leader
     # The next apply starts the stopped members again, and changes nothing else.
     run = cluster.run()
     assert_ok(run, "apply after etcd members stopped")
-    assert {h for _, h in changes(run)} == {h.name for h in others}
-    assert all("etcd member" in op and op.endswith("runs") for op in changed_ops(run)), run
+    changed = changes(run)
+    assert {h for _, h in changed} == {h.name for h in others}, changed
+    assert all("etcd member" in op and op.endswith("runs") for op, _ in changed), changed
     wait_for(lambda: len(etcd_members(cluster)) == 3, "etcd members back")
     again = cluster.run()
     assert_ok(again, "second apply")

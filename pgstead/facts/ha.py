@@ -98,7 +98,7 @@ class PackageEtcdMember(FactBase):
 
 
 class EtcdQuorum(FactBase):
-    """True when the etcdctl `probe` (an `endpoint health` run) succeeds."""
+    """True when the etcdctl `probe` (a read answered only through a quorum) succeeds."""
 
     def command(self, probe: tuple[str, ...]) -> StringCommand:
         return StringCommand(*[QuoteString(p) for p in probe], ">/dev/null", "2>&1", "&&",

@@ -88,20 +88,25 @@ def etcd_healthy(cert_dir: str, endpoints: list[str], seconds: int = 180):
     A read-only check: it yields a command only when etcd does not answer yet (a plan before
     the first start, or a member just started), so a converged cluster reports no change.
     """
-    # etcdctl 3.4 speaks the v3 API by default.
-    probe = ["etcdctl", f"--endpoints={','.join(endpoints)}",
-             f"--cacert={cert_dir}/ca.crt", f"--cert={cert_dir}/member.crt",
-             f"--key={cert_dir}/member.key", "--dial-timeout=2s", "--command-timeout=3s",
-             # A linearizable read: answered only through a quorum, by any member that is up.
-             "get", "pgstead-quorum-probe"]
-    if host.get_fact(EtcdQuorum, probe=tuple(probe)):
+    def probe(command_timeout: str) -> list[str]:
+        # etcdctl 3.4 speaks the v3 API by default.
+        return ["etcdctl", f"--endpoints={','.join(endpoints)}", f"--cacert={cert_dir}/ca.crt",
+                f"--cert={cert_dir}/member.crt", f"--key={cert_dir}/member.key",
+                "--dial-timeout=2s", f"--command-timeout={command_timeout}",
+                # A linearizable read: answered only through a quorum, by any member that is up.
+                "get", "pgstead-quorum-probe"]
+
+    # The read waits for a leader up to its timeout. Right after this apply started members
+    # again, their election can take longer than a few seconds on a busy machine: a short
+    # read then reported a wait, a change, on every host. A converged cluster answers at once.
+    if host.get_fact(EtcdQuorum, probe=tuple(probe("15s"))):
         host.noop("etcd answers with a quorum")
         return
     script = (f'i=0; while [ $i -lt {seconds} ]; do "$@" >/dev/null 2>&1 && exit 0; '
               'i=$((i+1)); sleep 1; done; "$@"; exit 1')
     plan_note("etcd", "wait for a quorum")
     yield StringCommand("sh", "-c", QuoteString(script), "pgstead-wait",
-                        *[QuoteString(p) for p in probe])
+                        *[QuoteString(word) for word in probe("3s")])
 
 
 @operation()
