@@ -1,5 +1,7 @@
-"""A Patroni + etcd cluster on three hosts booted by systemd, as Debian VMs are: the HA image's
-systemd variant, whose packages' own units (etcd's throw-away member, HAProxy) start at boot.
+"""A Patroni + etcd cluster on three hosts booted by systemd, as Debian VMs are: two from the HA
+image's systemd variant, whose packages' own units (etcd's throw-away member, HAProxy) start at
+boot, and one fresh (db3, the plain systemd image), where the first apply installs PostgreSQL,
+etcd, Patroni and HAProxy from Debian's mirror and their units start on install.
 
 etcd, Patroni and HAProxy run as pgstead's own units (pgstead-<name>.service), the packages'
 units neither run nor start at boot, a write through HAProxy's leader port reaches the leader,
@@ -23,11 +25,13 @@ from tests.ha_cluster import (
     ha_cluster,
     wait_for,
 )
+from tests.hosts import SYSTEMD_HOST_IMAGE
 from tests.systemd_units import active_and_enabled, main_pid, supervise_leftovers, unit, unit_of
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 NAMES = ["db1", "db2", "db3"]
+FRESH = "db3"  # no PostgreSQL nor HA packages before the first apply
 LEADER_PORT = 5000
 UNITS = ("pgstead-etcd.service", "pgstead-patroni.service", "pgstead-haproxy.service")
 PACKAGE_UNITS = ("etcd.service", "patroni.service", "haproxy.service")
@@ -36,8 +40,11 @@ PACKAGE_UNITS = ("etcd.service", "patroni.service", "haproxy.service")
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory) -> Iterator[Cluster]:
     directory = tmp_path_factory.mktemp("systemd-ha")
-    with ha_cluster(directory, NAMES, name="hasd", systemd=True) as c:
-        c.first_apply(f"systemd ha, {len(NAMES)} systemd hosts")
+    with ha_cluster(directory, [n for n in NAMES if n != FRESH], name="hasd",
+                    systemd=True) as c:
+        c.fleet.add(FRESH, image=SYSTEMD_HOST_IMAGE)
+        c.write_inventory()
+        c.first_apply(f"systemd ha, {len(NAMES)} systemd hosts, {FRESH} fresh")
         yield c
 
 
