@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from pgstead.config import secrets as secrets_module
 from pgstead.config.load import check_file, load_environment
+from pgstead.config.secrets import random_password
 
 USER = """\
 name: s
@@ -93,6 +95,13 @@ def test_generated_secret_is_made_once_with_its_length_and_private(tmp_path):
     assert stored.read_text() == first + "\n"
     assert stat.S_IMODE(stored.stat().st_mode) == 0o600
     assert stat.S_IMODE(stored.parent.stat().st_mode) == 0o700
+
+
+def test_a_generated_password_has_a_letter_and_a_non_letter(monkeypatch):
+    # passwordcheck refuses letters only; the first draw here is all letters, the second not.
+    draws = iter("a" * 32 + "a" * 31 + "7")
+    monkeypatch.setattr(secrets_module.secrets, "choice", lambda _: next(draws))
+    assert random_password(32) == "a" * 31 + "7"
 
 
 def test_generated_secret_is_not_created_while_the_file_has_errors(tmp_path, monkeypatch):

@@ -91,9 +91,23 @@ def check_readable(path: Path) -> str | None:
     return None
 
 
+def random_password(length: int) -> str:
+    """`length` characters of `_ALPHABET`, with at least one letter and one non-letter.
+
+    The hardening baseline's passwordcheck refuses a plaintext password without both, and
+    Patroni creates its replication and rewind users from plaintext ones: one generated
+    password in about 770 was letters only, and the cluster's bootstrap then failed again
+    and again. Drawing again keeps every accepted password equally likely.
+    """
+    while True:
+        value = "".join(secrets.choice(_ALPHABET) for _ in range(length))
+        if any(c.isalpha() for c in value) and not value.isalpha():
+            return value
+
+
 def _generate(path: Path, length: int) -> str:
     make_private_dir(path.parent)
-    value = "".join(secrets.choice(_ALPHABET) for _ in range(length))
+    value = random_password(length)
     try:
         # O_EXCL: of two runs racing, the second must read the first one's password.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
