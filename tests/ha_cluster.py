@@ -104,6 +104,36 @@ class Cluster:
                 return h
         return None
 
+    def synchronous_standby(self) -> FleetHost | None:
+        """The member the leader shows as its synchronous standby. In synchronous mode Patroni
+        promotes only that member: while there is none (a member just rejoined and is not yet
+        synchronous), no standby is known to hold every acknowledged commit, and a killed
+        leader is replaced by nobody. A test that kills the leader first waits for one."""
+        leader = self.leader()
+        state = self.patroni(leader) if leader else None
+        for m in (state or {}).get("cluster", {}).get("members", []):
+            if m.get("role") == "sync_standby":
+                return self.fleet.host(m["name"])
+        return None
+
+    def new_leader(self, old: FleetHost | None, timeout: float = 180) -> FleetHost:
+        """Wait until a member other than `old` leads. Failing, the error shows what each
+        member's Patroni says and the end of its log: the containers are gone afterwards."""
+        try:
+            return wait_for(lambda: (h := self.leader()) is not None and h is not old and h,
+                            "a new leader", timeout=timeout)
+        except AssertionError as error:
+            raise AssertionError(f"{error}\n{self.story()}") from None
+
+    def story(self) -> str:
+        """Each member's Patroni state and the last lines of its log, for a failure message."""
+        parts = []
+        for h in self.fleet.hosts:
+            log = h.exec("sh", "-c", "tail -n 40 /var/log/pgstead/patroni.log 2>/dev/null || "
+                         "journalctl -u pgstead-patroni -n 40 --no-pager", check=False)
+            parts.append(f"== {h.name}: {self.patroni(h)}\n{log.stdout[-5000:]}")
+        return "\n".join(parts)
+
     def sql(self, h: FleetHost, query: str) -> str:
         return h.exec("runuser", "-u", "postgres", "--", "psql", "-X", "-A", "-t", "-p",
                       str(PORT), "-c", query).stdout.strip()

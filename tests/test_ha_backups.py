@@ -258,9 +258,9 @@ def test_a_new_member_is_cloned_from_the_repository(cluster):
 def test_after_a_failover_the_new_leader_archives_and_backs_up(cluster):
     old = wait_for(cluster.leader, "a leader")
     timeline = shape(healthy(cluster))["timeline"]
+    wait_for(cluster.synchronous_standby, "a synchronous standby")
     docker("kill", old.container)
-    new = wait_for(lambda: (lambda h: h if h and h is not old else None)(cluster.leader()),
-                   "a new leader", timeout=120)
+    new = cluster.new_leader(old, timeout=120)
     segment = archived_after_switch(cluster, new)
     assert int(segment[:8], 16) > timeline, segment  # archived on the new timeline
     run = backup_job(new)

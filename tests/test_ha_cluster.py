@@ -104,10 +104,10 @@ def test_failover_loses_no_acknowledged_commit(cluster):
     writer = Writer(cluster, cluster.multi_host_url())
     writer.start()
     wait_for(lambda: len(writer.acked) > 50, "the writer's first commits")
+    wait_for(cluster.synchronous_standby, "a synchronous standby")
     killed_at = time.monotonic()
     docker("kill", old.container)
-    new = wait_for(lambda: (h := cluster.leader()) is not None and h is not old and h,
-                   "a replica becoming leader", timeout=120)
+    new = cluster.new_leader(old, timeout=120)
     before = len(writer.acked)
     wait_for(lambda: len(writer.acked) > before + 50, "the writer carrying on", timeout=120)
     writer.stop.set()

@@ -165,10 +165,10 @@ def test_a_writer_on_the_leader_port_follows_a_killed_leader_and_loses_nothing(c
     writer = Writer(cluster, endpoint_url(cluster, balancer, LEADER_PORT))
     writer.start()
     wait_for(lambda: len(writer.acked) > 50, "the writer's first commits")
+    wait_for(cluster.synchronous_standby, "a synchronous standby")
     killed_at = time.monotonic()
     docker("kill", leader.container)
-    new = wait_for(lambda: (h := cluster.leader()) is not None and h is not leader and h,
-                   "a replica becoming leader", timeout=120)
+    new = cluster.new_leader(leader, timeout=120)
     before = len(writer.acked)
     wait_for(lambda: len(writer.acked) > before + 50, "the writer carrying on", timeout=120)
     writer.stop.set()

@@ -118,10 +118,10 @@ def _write_through(c: Cluster, url: str, event) -> None:
     writer = Writer(c, url, table="pool_rows")
     writer.start()
     wait_for(lambda: len(writer.acked) > 30, "the writer's first commits")
+    wait_for(c.synchronous_standby, "a synchronous standby")
     old = c.leader()
     event(old)
-    wait_for(lambda: (h := c.leader()) is not None and h is not old, "a new leader",
-             timeout=120)
+    c.new_leader(old, timeout=120)
     before = len(writer.acked)
     wait_for(lambda: len(writer.acked) > before + 30, "the writer carrying on", timeout=120)
     writer.stop.set()
