@@ -96,22 +96,27 @@ class Cluster:
         except ValueError:
             return None
 
-    def leader(self) -> FleetHost | None:
+    def _leading(self) -> tuple[FleetHost, dict] | None:
+        """The running primary and its Patroni state."""
         for h in self.fleet.hosts:
             state = self.patroni(h)
             if state and state["member"].get("role") in ("master", "primary") \
                     and state["member"].get("state") == "running":
-                return h
+                return h, state
         return None
+
+    def leader(self) -> FleetHost | None:
+        leading = self._leading()
+        return leading[0] if leading else None
 
     def synchronous_standby(self) -> FleetHost | None:
         """The member the leader shows as its synchronous standby. In synchronous mode Patroni
         promotes only that member: while there is none (a member just rejoined and is not yet
         synchronous), no standby is known to hold every acknowledged commit, and a killed
         leader is replaced by nobody. A test that kills the leader first waits for one."""
-        leader = self.leader()
-        state = self.patroni(leader) if leader else None
-        for m in (state or {}).get("cluster", {}).get("members", []):
+        leading = self._leading()
+        state = leading[1] if leading else {}
+        for m in state.get("cluster", {}).get("members", []):
             if m.get("role") == "sync_standby":
                 return self.fleet.host(m["name"])
         return None
