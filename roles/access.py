@@ -7,25 +7,26 @@ from pgstead.desired import hardening
 from pgstead.desired.ha import service_user_limits
 from pgstead.desired.hba import pg_hba_for
 from pgstead.facts.access import AccessRead
-from pgstead.facts.ha import on_the_leader, takes_writes
+from pgstead.facts.ha import on_the_leader
 from pgstead.operations import databases as database_ops
 from pgstead.operations import grants as grant_ops
 from pgstead.operations import ha as ha_ops
 from pgstead.operations import hba as hba_ops
 from pgstead.operations import roles as role_ops
 from pgstead.server.select import server_for
-from roles.ha import split_for
+from roles.ha import leads_after_apply, split_for
 
 
 @deploy("PostgreSQL access")
 def access(env: Environment) -> None:
     server = server_for(env)
-    if not takes_writes(server):
+    leads = True if server.patroni is None else leads_after_apply(env, server)
+    if leads is False:
         ha_ops.replica_skips(name=f"Access on {server}", node=server.patroni,
                              what="roles, databases, grants")
         return
     # The minor-upgrade role, before this one, switches over within the same apply.
-    here = on_the_leader(server, leader_may_move=env.postgres.upgrade == "minor")
+    here = on_the_leader(server, known=leads is True and env.postgres.upgrade != "minor")
     present = [u for u in env.users if u.state == "present"]
     absent = [u.name for u in env.users if u.state == "absent"]
     # One read of roles, databases and pg_hba.conf for the three steps that need them.

@@ -21,6 +21,8 @@ from pgstead.desired.ha import dcs_members, dynamic_configuration, split_setting
 from pgstead.desired.hardening import superuser_tcp_rejects
 from pgstead.desired.settings import desired_settings
 from pgstead.facts.cluster import Resources
+from pgstead.facts.ha import PatroniState
+from pgstead.facts.paths import PathStates
 from pgstead.live.host import HostResources
 from pgstead.operations import daemon as daemon_ops
 from pgstead.operations import ha as ha_ops
@@ -45,10 +47,12 @@ from pgstead.render.ha_layout import (
     PATRONI_DIR,
     REPLICATION_USER,
     REWIND_USER,
+    data_directory,
     members_prefix,
 )
 from pgstead.render.patroni import PatroniSecrets, render_patroni_config
 from pgstead.render.pg_hba import render_pg_hba
+from pgstead.server.patroni import PatroniNode
 from pgstead.server.psql import Server
 from pgstead.server.select import server_for
 
@@ -66,6 +70,43 @@ def members() -> list[Member]:
 def departing() -> list[Member]:
     """The hosts marked `state: absent`: members being removed (roles/members.py)."""
     return [h.member for h in inventory_hosts(list(inventory)) if h.absent]
+
+
+def creates_the_cluster(me: Member) -> bool:
+    """Whether this member's Patroni file holds the `bootstrap` section: the first member, the
+    only one that creates a new cluster (the others wait for it and clone)."""
+    return me == members()[0]
+
+
+def _new_cluster(env: Environment, scope: str) -> bool:
+    """No member's Patroni answers and none holds a data directory: this apply creates the
+    cluster. False when a member is out of reach, since its state is then unknown."""
+    reached = {h.name for h in host.state.active_hosts}
+    marker = f"{data_directory(env.postgres.version, scope)}/PG_VERSION"
+    for h in inventory:
+        member = next((m for m in members() if m.name == h.name), None)
+        if member is None:
+            continue
+        if h.name not in reached or \
+                h.get_fact(PatroniState, node=PatroniNode(scope, member)) is not None:
+            return False
+        if h.get_fact(PathStates, paths=(marker,))[0].kind != "missing":
+            return False
+    return True
+
+
+def leads_after_apply(env: Environment, server: Server) -> bool | None:
+    """Whether this member leads once this apply's Patroni role ran: Patroni's own answer
+    when it runs; on a cluster this apply creates, whether this member creates it; None when
+    no plan can know (Patroni stopped on a member with data: Patroni elects the leader)."""
+    node = server.patroni
+    assert node is not None
+    view = host.get_fact(PatroniState, node=node)
+    if view is not None:
+        return view.leads
+    if _new_cluster(env, node.scope):
+        return creates_the_cluster(node.member)
+    return None
 
 
 def etcd_members(env: Environment) -> list[Member]:
@@ -213,9 +254,10 @@ def render_member_config(env: Environment, server: Server) -> str:
     cluster, local = split_for(env, server)
     secrets = PatroniSecrets(replication=_secret(env, REPLICATION_USER),
                              rewind=_secret(env, REWIND_USER), api=_secret(env, API_USER))
-    return render_patroni_config(env, server.patroni.member, etcd_members(env), local,
-                                 dynamic_configuration(env.ha, cluster), member_hba(env),
-                                 secrets)
+    me = server.patroni.member
+    bootstrap = dynamic_configuration(env.ha, cluster) if creates_the_cluster(me) else None
+    return render_patroni_config(env, me, etcd_members(env), local, bootstrap,
+                                 member_hba(env), secrets)
 
 
 def patroni_daemon(env: Environment, server: Server) -> DaemonSpec:

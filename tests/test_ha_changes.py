@@ -22,6 +22,7 @@ from tests.ha_cluster import (
     assert_ok,
     changes,
     ha_cluster,
+    unnamed,
     wait_for,
 )
 
@@ -33,8 +34,25 @@ NAMES = ["db1", "db2", "db3"]
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory) -> Iterator[Cluster]:
     with ha_cluster(tmp_path_factory.mktemp("ha-changes"), NAMES, image=HA_IMAGE) as c:
-        assert_ok(c.run(), "first apply")
+        c.fresh_dry = c.run("--dry")
+        assert_ok(c.fresh_dry, "dry run on the fresh hosts")
+        c.first = c.run()
+        assert_ok(c.first, "first apply")
         yield c
+
+
+def test_on_fresh_hosts_the_dry_run_is_the_first_apply(cluster):
+    """The first member alone can create the cluster (its Patroni file alone has the
+    bootstrap section), so the plan knows it leads: roles, databases and grants are planned
+    there, as plain changes, and nowhere else."""
+    planned = unnamed(changes(cluster.fresh_dry), NAMES)
+    assert planned == unnamed(changes(cluster.first), NAMES)
+    conditional = {h for op in cluster.fresh_dry.report["plan"]
+                   for h in op["hosts_with_conditional_change"]}
+    assert conditional == set(), conditional
+    access = {h for op, h in planned if op.startswith("PostgreSQL access |")}
+    assert access == {"db1"}, planned
+    assert cluster.leader().name == "db1"
 
 
 def start_times(c: Cluster) -> dict[str, str]:
@@ -50,22 +68,15 @@ def pending_anywhere(c: Cluster) -> bool:
                for h in c.fleet.hosts)
 
 
-def config_rewritten(c: Cluster) -> set[tuple[str, str]]:
-    """A cluster-wide change also rewrites each member's Patroni file (its bootstrap section,
-    which a new cluster would start from) and has Patroni re-read it: no restart."""
-    return {(op, h.name) for h in c.fleet.hosts
-            for op in ("Patroni | Patroni config of db1", "Patroni | Patroni member db1 runs")}
+def config_rewritten() -> set[tuple[str, str]]:
+    """A cluster-wide change also rewrites the first member's Patroni file (its bootstrap
+    section, which a new cluster would start from; the others have none) and has Patroni
+    re-read it: no restart."""
+    return {("Patroni | Patroni config of *", "db1"), ("Patroni | Patroni member * runs", "db1")}
 
 
 def normalised(found: set[tuple[str, str]]) -> set[tuple[str, str]]:
-    # pyinfra names an operation called with a per-host name after one of the hosts.
-    out = set()
-    for op, h in found:
-        for prefix in ("Patroni | Patroni config of ", "Patroni | Patroni member "):
-            if op.startswith(prefix):
-                op = prefix + "db1" + op[len(prefix) + 3:]
-        out.add((op, h))
-    return out
+    return unnamed(found, NAMES + ["db4"])
 
 
 def set_setting(c: Cluster, name: str, value: str) -> None:
@@ -81,7 +92,7 @@ def test_a_reload_setting_reaches_every_member_without_a_restart(cluster):
     dry = cluster.run("--dry")
     assert_ok(dry, "dry run")
     # Only the leader writes the dynamic configuration; nothing restarts.
-    assert normalised(changes(dry)) == config_rewritten(cluster) | {
+    assert normalised(changes(dry)) == config_rewritten() | {
         ("PostgreSQL settings | Patroni dynamic configuration of hatest", leader.name)}
     assert_ok(cluster.run(), "apply")
     wait_for(lambda: setting_everywhere(cluster, "log_min_duration_statement") == {"250ms"},
@@ -98,7 +109,7 @@ def test_a_restart_setting_is_rolled_out_by_patroni_with_nothing_pending_after(c
     leader = cluster.leader()
     dry = cluster.run("--dry")
     assert_ok(dry, "dry run")
-    assert normalised(changes(dry)) == config_rewritten(cluster) | {
+    assert normalised(changes(dry)) == config_rewritten() | {
         ("PostgreSQL settings | Patroni dynamic configuration of hatest", leader.name),
         ("PostgreSQL settings | Rolling restart of hatest where a parameter needs it",
          leader.name),

@@ -98,40 +98,38 @@ class PackageEtcdMember(FactBase):
 
 
 class EtcdQuorum(FactBase):
-    """True when the etcdctl `probe` (a read answered only through a quorum) succeeds."""
+    """True when the etcdctl `probe` (a read answered only through a quorum) succeeds, tried
+    again each second for up to `seconds`."""
 
-    def command(self, probe: tuple[str, ...]) -> StringCommand:
-        return StringCommand(*[QuoteString(p) for p in probe], ">/dev/null", "2>&1", "&&",
-                             "echo", "yes", "||", "echo", "no")
+    def command(self, probe: tuple[str, ...], seconds: int = 0) -> StringCommand:
+        script = (f'end=$(($(date +%s) + {int(seconds)})); until "$@" >/dev/null 2>&1; do '
+                  '[ "$(date +%s)" -ge "$end" ] && { echo no; exit 0; }; sleep 1; done; '
+                  'echo yes')
+        return StringCommand("sh", "-c", QuoteString(script), "pgstead-quorum",
+                             *[QuoteString(p) for p in probe])
 
     def process(self, output: list[str]) -> bool:
         return output[-1] == "yes"
 
 
 def takes_writes(server) -> bool:
-    """Whether this host's server is the one to write roles, databases and grants on: always
-    for a single server; under Patroni only the leader (unknown before Patroni runs: a plan on
-    fresh hosts then shows the writes everywhere, and execution keeps them on the leader)."""
+    """Whether this host's server takes writes now: always for a single server; under
+    Patroni, the running leader only."""
     from pyinfra import host
 
     if server.patroni is None:
         return True
     view = host.get_fact(PatroniState, node=server.patroni)
-    return view is None or view.leads
+    return view is not None and view.leads
 
 
-def on_the_leader(server, leader_may_move: bool = False) -> dict:
+def on_the_leader(server, known: bool) -> dict:
     """Operation arguments for a write that only the leader may make. A plain operation when
-    the plan read who leads and nothing in this apply moves the leader: a condition would turn
-    its planned change into a conditional one, which the plan no longer names (should a
-    failover still move the leader before it runs, the write fails on the now read-only server
-    and the next apply converges). Otherwise (`takes_writes` answered without knowing, as on
-    fresh hosts, or `leader_may_move`: a switchover planned in this apply) the operation checks
-    `takes_writes` again when it runs. Nothing for a single server."""
-    from pyinfra import host
-
-    if server.patroni is None:
-        return {}
-    if not leader_may_move and host.get_fact(PatroniState, node=server.patroni) is not None:
+    the plan knows this host leads when it runs: a condition would turn its planned change into
+    a conditional one, which the plan no longer names (should a failover still move the leader
+    before it runs, the write fails on the now read-only server and the next apply converges).
+    Otherwise (Patroni stopped where it has data, or a switchover planned in this apply) the
+    operation checks `takes_writes` when it runs. Nothing for a single server."""
+    if server.patroni is None or known:
         return {}
     return {"_if": lambda: takes_writes(server)}

@@ -85,28 +85,24 @@ def etcd_healthy(cert_dir: str, endpoints: list[str], seconds: int = 180):
     + endpoints: the members' client URLs
     + seconds: how long to wait
 
-    A read-only check: it yields a command only when etcd does not answer yet (a plan before
-    the first start, or a member just started), so a converged cluster reports no change.
+    A wait, not a change: it reads etcd when it runs, after the members this apply starts, and
+    changes nothing, so neither a plan nor an apply reports it (a plan cannot read it: on
+    fresh hosts etcd does not run yet). Without a quorum within `seconds` it fails the host.
     """
-    def probe(command_timeout: str) -> list[str]:
-        # etcdctl 3.4 speaks the v3 API by default.
-        return ["etcdctl", f"--endpoints={','.join(endpoints)}", f"--cacert={cert_dir}/ca.crt",
-                f"--cert={cert_dir}/member.crt", f"--key={cert_dir}/member.key",
-                "--dial-timeout=2s", f"--command-timeout={command_timeout}",
-                # A linearizable read: answered only through a quorum, by any member that is up.
-                "get", "pgstead-quorum-probe"]
-
-    # The read waits for a leader up to its timeout. Right after this apply started members
-    # again, their election can take longer than a few seconds on a busy machine: a short
-    # read then reported a wait, a change, on every host. A converged cluster answers at once.
-    if host.get_fact(EtcdQuorum, probe=tuple(probe("15s"))):
+    if not host.state.is_executing:
+        host.noop("etcd is read for a quorum when this runs")
+        return
+    # etcdctl 3.4 speaks the v3 API by default. A linearizable read: answered only through a
+    # quorum, by any member that is up.
+    probe = ("etcdctl", f"--endpoints={','.join(endpoints)}", f"--cacert={cert_dir}/ca.crt",
+             f"--cert={cert_dir}/member.crt", f"--key={cert_dir}/member.key",
+             "--dial-timeout=2s", "--command-timeout=5s", "get", "pgstead-quorum-probe")
+    if host.get_fact(EtcdQuorum, probe=probe, seconds=seconds):
         host.noop("etcd answers with a quorum")
         return
-    script = (f'i=0; while [ $i -lt {seconds} ]; do "$@" >/dev/null 2>&1 && exit 0; '
-              'i=$((i+1)); sleep 1; done; "$@"; exit 1')
-    plan_note("etcd", "wait for a quorum")
-    yield StringCommand("sh", "-c", QuoteString(script), "pgstead-wait",
-                        *[QuoteString(word) for word in probe("3s")])
+    yield StringCommand("sh", "-c", QuoteString(
+        f"echo 'pgstead: etcd gave no quorum within {seconds} s through "
+        f"{', '.join(endpoints)}' >&2; exit 1"))
 
 
 @operation()

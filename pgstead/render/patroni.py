@@ -1,8 +1,11 @@
 """Patroni's configuration file for one member.
 
 The file holds what is this host's own (its name and addresses, its per-host parameters, the
-credentials, pg_hba) plus the `bootstrap.dcs` section, which Patroni reads once, when it
-creates the cluster; afterwards the dynamic configuration changes only through the REST API.
+credentials, pg_hba) and, on one member only, the `bootstrap` section, which Patroni reads
+once, when it creates the cluster; afterwards the dynamic configuration changes only through
+the REST API. Patroni 3.0.2 races for creating a cluster only on members whose file has that
+section: with it on one member, which host leads a new cluster is known before it exists, so
+a plan on fresh hosts can name where the first writes go.
 """
 
 from __future__ import annotations
@@ -38,12 +41,13 @@ class PatroniSecrets:
 
 
 def render_patroni_config(env: Environment, me: Member, etcd: Sequence[Member],
-                          local_parameters: dict[str, str], bootstrap_dcs: dict,
+                          local_parameters: dict[str, str], bootstrap_dcs: dict | None,
                           hba: Sequence[str], secrets: PatroniSecrets) -> str:
     """The member's whole patroni.yml (mode 0600, owner postgres: it holds passwords).
 
     `bootstrap_dcs` is the dynamic configuration pgstead wants
-    (`pgstead.desired.ha.dynamic_configuration`), which seeds a new cluster.
+    (`pgstead.desired.ha.dynamic_configuration`), which seeds a new cluster; None on a member
+    that never creates the cluster, only clones it.
     """
     ha = env.ha
     assert ha is not None
@@ -73,11 +77,11 @@ def render_patroni_config(env: Environment, me: Member, etcd: Sequence[Member],
             "cert": cert,
             "key": key,
         },
-        "bootstrap": {
+        **({} if bootstrap_dcs is None else {"bootstrap": {
             "dcs": bootstrap_dcs,
             "initdb": [{"encoding": "UTF8"}, {"locale": pg.locale},
                        *(["data-checksums"] if pg.data_checksums else [])],
-        },
+        }}),
         "postgresql": {
             "listen": f"{me.address},127.0.0.1:{pg.port}",
             "connect_address": f"{me.address}:{pg.port}",

@@ -62,6 +62,16 @@ def test_bootstrap_holds_the_cluster_wide_configuration_and_checksums():
     assert config["watchdog"] == {"mode": "off"}
 
 
+def test_a_member_that_never_creates_the_cluster_has_no_bootstrap_section():
+    # Patroni 3.0.2 races to create a cluster only where the file has the section: with it
+    # on one member, the plan knows who leads a new cluster.
+    e = env()
+    config = yaml.safe_load(render_patroni_config(
+        e, MEMBERS[1], MEMBERS, {}, None, [], PatroniSecrets()))
+    assert "bootstrap" not in config
+    assert config["postgresql"]["data_dir"] == patroni_file()["postgresql"]["data_dir"]
+
+
 def test_etcd_member_config_lists_every_member_over_https_with_client_certificates():
     config = yaml.safe_load(render_etcd_config(MEMBERS[1], MEMBERS, "prod"))
     assert config["name"] == "db2"
