@@ -112,6 +112,7 @@ def test_cluster_shows_one_leader_and_two_replicas_in_sync(cluster):
     timeline = rows[leader.name]["timeline"]
     assert isinstance(timeline, int) and timeline >= 1
     assert report["problems"] == []
+    assert report["warnings"] == []  # it has its synchronous standby
     text = pgstead(cluster, "cluster")
     assert text.returncode == 0, text.stderr
     lines = text.stdout.splitlines()

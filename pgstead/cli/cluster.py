@@ -1,6 +1,7 @@
 """`pgstead cluster FILE`: one line per member of an HA cluster, from Patroni's REST API on
 each member (over SSH, as a deploy reaches the hosts). Exit 1 when the cluster has no leader
-or a member is down, naming it."""
+or a member is down, naming it; a warning, without changing the exit code, when a
+synchronous cluster has no synchronous standby."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import json
 
 import click
 
-from pgstead.cli.ha_members import MemberRow, problems, read_members
+from pgstead.cli.ha_members import MemberRow, problems, read_members, warnings
 from pgstead.cli.hosts import default_inventory, inventory_hosts
 from pgstead.cli.inventory_state import inventory_hosts_of
 from pgstead.config.load import load_environment
@@ -34,14 +35,16 @@ def render_table(rows: list[MemberRow]) -> str:
                      for line in cells)
 
 
-def cluster_rows(file: str, inventory: str | None) -> list[MemberRow]:
+def cluster_rows(file: str, inventory: str | None) -> tuple[list[MemberRow], str]:
+    """The members' rows and the file's synchronous mode."""
     inventory = inventory or default_inventory(file)
     members = inventory_hosts_of(inventory)
     environment = load_environment(file, hosts=members)
     if environment.ha is None:
         raise click.ClickException(f"{file} has no ha section: it is not a cluster")
     with inventory_hosts(inventory) as hosts:
-        return read_members(hosts, {m.name: m.address for m in members})
+        rows = read_members(hosts, {m.name: m.address for m in members})
+    return rows, environment.ha.synchronous
 
 
 @click.command("cluster")
@@ -54,14 +57,17 @@ def cluster_rows(file: str, inventory: str | None) -> list[MemberRow]:
 def cluster(ctx: click.Context, file: str, inventory: str | None, output_format: str) -> None:
     """Show each member of the HA cluster of FILE: role, state, timeline, lag, pending
     restart, synchronous or not. Exit 1 when there is no leader or a member is down."""
-    rows = cluster_rows(file, inventory)
+    rows, synchronous = cluster_rows(file, inventory)
     wrong = problems(rows)
+    weak = warnings(rows, synchronous)
     if output_format == "json":
-        click.echo(json.dumps({"members": [r.as_dict() for r in rows], "problems": wrong},
-                              indent=2))
+        click.echo(json.dumps({"members": [r.as_dict() for r in rows], "problems": wrong,
+                               "warnings": weak}, indent=2))
     else:
         click.echo(render_table(rows))
         for problem in wrong:
             click.echo(f"problem: {problem}", err=True)
+        for warning in weak:
+            click.echo(f"warning: {warning}", err=True)
     if wrong:
         ctx.exit(1)

@@ -96,6 +96,19 @@ def problems(rows: list[MemberRow]) -> list[str]:
     return out
 
 
+def warnings(rows: list[MemberRow], synchronous: str) -> list[str]:
+    """What leaves the cluster running but weaker: in synchronous mode, a leader without a
+    synchronous standby. Patroni then promotes nobody should the leader fail (no replica is
+    known to hold every acknowledged commit), and with `strict` writes wait. It lasts from a
+    member's rejoin until Patroni names it synchronous, a few loops later."""
+    if synchronous == "off" or not any(r.role == "leader" for r in rows) \
+            or any(r.sync for r in rows):
+        return []
+    effect = ("writes wait until a replica is synchronous again" if synchronous == "strict"
+              else "should the leader fail now, Patroni promotes nobody until one is")
+    return [f"no member is a synchronous standby (synchronous: {synchronous}): {effect}"]
+
+
 def leader_host(hosts: InventoryHosts) -> str:
     """The inventory host that leads the cluster now, for commands that must act on it
     (backups are taken there, restores read its repository). Raises LookupError naming what

@@ -29,7 +29,7 @@ from pgstead.render.ha_layout import OPS_PROGRAM, PATRONI_CONFIG
 def switchover(file: str, candidate: str | None, inventory: str | None, seconds: int) -> None:
     """Switch the leader of FILE's HA cluster to another member."""
     inventory = inventory or default_inventory(file)
-    rows = cluster_rows(file, inventory)
+    rows, _ = cluster_rows(file, inventory)
     leader = next((r for r in rows if r.role == "leader"), None)
     if leader is None:
         raise click.ClickException("the cluster has no leader: nothing to switch over from")
