@@ -13,6 +13,7 @@ from pgstead.operations import grants as grant_ops
 from pgstead.operations import ha as ha_ops
 from pgstead.operations import hba as hba_ops
 from pgstead.operations import roles as role_ops
+from pgstead.server.psql import Server
 from pgstead.server.select import server_for
 from roles.ha import leads_after_apply, split_for
 
@@ -24,7 +25,16 @@ def access(env: Environment) -> None:
     if leads is False:
         ha_ops.replica_skips(name=f"Access on {server}", node=server.patroni,
                              what="roles, databases, grants")
-        return
+    else:
+        _written_here(env, server, leads)
+    if leads is not True:
+        # Called last, so it runs after the leader's writes above: the roles after this one
+        # read them on this member (the pooler's auth file holds the verifiers stored here).
+        ha_ops.leader_writes_replayed(name=f"The leader's writes replayed on {server}",
+                                      node=server.patroni)
+
+
+def _written_here(env: Environment, server: Server, leads: bool | None) -> None:
     # The minor-upgrade role, before this one, switches over within the same apply.
     here = on_the_leader(server, known=leads is True and env.postgres.upgrade != "minor")
     present = [u for u in env.users if u.state == "present"]

@@ -201,10 +201,10 @@ def assert_converged(target, what: str = "second apply") -> None:
     it: neither changes anything on any host."""
     again = target.run()
     assert_ok(again, what)
-    assert changes(again) == set()
+    assert changes(again) == set(), sorted(changes(again))
     dry = target.run("--dry")
     assert_ok(dry, "dry run")
-    assert changes(dry) == set()
+    assert changes(dry) == set(), sorted(changes(dry))
 
 
 @contextmanager

@@ -112,6 +112,20 @@ class EtcdQuorum(FactBase):
         return output[-1] == "yes"
 
 
+class LeaderWalReplayed(FactBase):
+    """After waiting up to `seconds` for this replica to replay the WAL its leader had written
+    when asked: "replayed", "leads" (this member is the leader), or why the wait stopped."""
+
+    def command(self, node: PatroniNode, seconds: int) -> StringCommand:
+        return StringCommand(HOST_PROGRAM, node.config, "wait-replayed", str(int(seconds)),
+                             "2>&1", "&&", "echo", "replayed", "||", "true")
+
+    def process(self, output: list[str]) -> str:
+        if "leads" in output:
+            return "leads"
+        return output[-1] if output else "no answer"
+
+
 def takes_writes(server) -> bool:
     """Whether this host's server takes writes now: always for a single server; under
     Patroni, the running leader only."""

@@ -5,6 +5,7 @@ themselves are supervised like every daemon pgstead runs: pgstead.operations.dae
 from __future__ import annotations
 
 import json
+import shlex
 
 from pyinfra import host, logger
 from pyinfra.api import OperationError, QuoteString, StringCommand, operation
@@ -13,6 +14,7 @@ from pgstead.desired.ha import diff_dynamic_config
 from pgstead.facts.daemon import PackageUnits
 from pgstead.facts.ha import (
     EtcdQuorum,
+    LeaderWalReplayed,
     PackageEtcdMember,
     PatroniState,
 )
@@ -230,6 +232,27 @@ def alter_system_reset(server: Server):
         return
     plan_note(server, *(f"{name}: ALTER SYSTEM value reset" for name in leftovers))
     yield psql_commands(server, [render("alter_system_reset_all"), "SELECT pg_reload_conf()"])
+
+
+@operation()
+def leader_writes_replayed(node: PatroniNode, seconds: int = 300):
+    """
+    Wait until this replica has replayed what its leader had written when this runs: the
+    roles, databases and grants the apply wrote there just before, which later roles read on
+    this member.
+
+    A wait, not a change, like ``etcd_healthy``: read when it runs, so neither a plan nor an
+    apply lists it; a replica that has not replayed within `seconds` fails the host.
+    """
+    if not host.state.is_executing:
+        host.noop("the leader's WAL position is read when this runs")
+        return
+    said = host.get_fact(LeaderWalReplayed, node=node, seconds=seconds)
+    if said in ("replayed", "leads"):
+        host.noop(f"{node.member.name}: the leader's writes replayed" if said == "replayed"
+                  else f"{node.member.name} leads")
+        return
+    yield StringCommand("sh", "-c", QuoteString(f"echo {shlex.quote(said)} >&2; exit 1"))
 
 
 @operation()
