@@ -78,21 +78,25 @@ def creates_the_cluster(me: Member) -> bool:
     return me == members()[0]
 
 
+# Whether this apply creates the cluster, read once per run (a deploy process): every member's
+# plan asks it, and the answer reads every member.
+_new: dict[str, bool] = {}
+
+
 def _new_cluster(env: Environment, scope: str) -> bool:
     """No member's Patroni answers and none holds a data directory: this apply creates the
     cluster. False when a member is out of reach, since its state is then unknown."""
-    reached = {h.name for h in host.state.active_hosts}
-    marker = f"{data_directory(env.postgres.version, scope)}/PG_VERSION"
-    for h in inventory:
-        member = next((m for m in members() if m.name == h.name), None)
-        if member is None:
-            continue
-        if h.name not in reached or \
-                h.get_fact(PatroniState, node=PatroniNode(scope, member)) is not None:
-            return False
-        if h.get_fact(PathStates, paths=(marker,))[0].kind != "missing":
-            return False
-    return True
+    if scope not in _new:
+        reached = {h.name for h in host.state.active_hosts}
+        marker = f"{data_directory(env.postgres.version, scope)}/PG_VERSION"
+
+        def untouched(m: Member) -> bool:
+            h = inventory.get_host(m.name)
+            return (h.get_fact(PatroniState, node=PatroniNode(scope, m)) is None
+                    and h.get_fact(PathStates, paths=(marker,))[0].kind == "missing")
+
+        _new[scope] = all(m.name in reached and untouched(m) for m in members())
+    return _new[scope]
 
 
 def leads_after_apply(env: Environment, server: Server) -> bool | None:
