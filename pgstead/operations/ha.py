@@ -102,9 +102,14 @@ def etcd_healthy(cert_dir: str, endpoints: list[str], seconds: int = 180):
     if host.get_fact(EtcdQuorum, probe=probe, seconds=seconds):
         host.noop("etcd answers with a quorum")
         return
-    yield StringCommand("sh", "-c", QuoteString(
-        f"echo 'pgstead: etcd gave no quorum within {seconds} s through "
-        f"{', '.join(endpoints)}' >&2; exit 1"))
+    yield _failing(f"pgstead: etcd gave no quorum within {seconds} s through "
+                   f"{', '.join(endpoints)}")
+
+
+def _failing(message: str) -> StringCommand:
+    """A command that fails the host with `message`: how a wait read by a fact says it gave
+    up (a fact's failure alone does not stop the host)."""
+    return StringCommand("sh", "-c", QuoteString(f"echo {shlex.quote(message)} >&2; exit 1"))
 
 
 @operation()
@@ -252,7 +257,7 @@ def leader_writes_replayed(node: PatroniNode, seconds: int = 300):
         host.noop(f"{node.member.name}: the leader's writes replayed" if said == "replayed"
                   else f"{node.member.name} leads")
         return
-    yield StringCommand("sh", "-c", QuoteString(f"echo {shlex.quote(said)} >&2; exit 1"))
+    yield _failing(said)
 
 
 @operation()
