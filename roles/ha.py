@@ -40,6 +40,7 @@ from pgstead.render.ha_layout import (
     ETCD_CONFIG,
     ETCD_DATA,
     ETCD_DIR,
+    ETCD_LEADERSHIP_PROGRAM,
     HOST_PROGRAM,
     MEMBER_CERT,
     MEMBER_KEY,
@@ -199,6 +200,7 @@ def consensus(env: Environment) -> None:
     ca, cert, key = _member_certificate(env, me)
     managed_files(name="pgstead's Patroni client and Patroni's directory", entries=[
         File(HOST_PROGRAM, HOST_FILES / "pgstead-patroni", mode="755"),
+        File(ETCD_LEADERSHIP_PROGRAM, HOST_FILES / "pgstead-etcd-leadership", mode="755"),
         # Patroni's directory now: the TLS role puts PostgreSQL's files there.
         Directory(PATRONI_DIR, "postgres", "postgres", "700"),
         *_tls_entries(PATRONI_DIR, "postgres", ca, cert, key),

@@ -141,6 +141,36 @@ class Cluster:
             parts.append(f"== {h.name}: {self.patroni(h)}\n{log.stdout[-5000:]}")
         return "\n".join(parts)
 
+    def _etcdctl(self, h: FleetHost, *args: str, check: bool = True):
+        pki = "/etc/patroni/pgstead"
+        endpoints = ",".join(f"https://{m.address}:2379" for m in self.fleet.hosts)
+        return h.exec("etcdctl", f"--endpoints={endpoints}", f"--cacert={pki}/ca.crt",
+                      f"--cert={pki}/member.crt", f"--key={pki}/member.key",
+                      "--command-timeout=5s", *args, check=check)
+
+    def _etcd_members(self) -> dict[int, FleetHost | None]:
+        """{etcd member id: its host} of the members that answer, the leader's id under 0."""
+        for h in self.fleet.hosts:
+            out = self._etcdctl(h, "endpoint", "status", "-w", "json", check=False)
+            try:
+                rows = json.loads(out.stdout)
+            except ValueError:
+                continue
+            by_address = {m.address: m for m in self.fleet.hosts}
+            found = {r["Status"]["header"]["member_id"]:
+                     by_address.get(r["Endpoint"].split("//")[1].split(":")[0]) for r in rows}
+            leaders = {r["Status"]["leader"] for r in rows}
+            return {**found, 0: found.get(leaders.pop()) if len(leaders) == 1 else None}
+        return {0: None}
+
+    def etcd_leader(self) -> FleetHost | None:
+        """The host whose etcd member leads etcd, as the members that answer agree."""
+        return self._etcd_members()[0]
+
+    def move_etcd_leader(self, to: FleetHost) -> None:
+        member = next(i for i, h in self._etcd_members().items() if i and h is to)
+        self._etcdctl(to, "move-leader", format(member, "x"))
+
     def sql(self, h: FleetHost, query: str) -> str:
         return h.exec("runuser", "-u", "postgres", "--", "psql", "-X", "-A", "-t", "-p",
                       str(PORT), "-c", query).stdout.strip()

@@ -167,11 +167,30 @@ def test_switchover_to_a_named_member_loses_nothing_and_prints_the_window(cluste
                     "the virtual address reaching the new leader", timeout=60)
 
 
+def test_a_new_leader_hands_etcds_leadership_to_another_member(cluster):
+    """A host holding both leaders takes both down when it dies, and a new etcd leader grants
+    the dead leader's key a whole ttl again: the new PostgreSQL leader's Patroni callback
+    moves etcd's leadership off its host."""
+    wait_for(lambda: healthy(cluster), "a healthy cluster")
+    target = next(h for h in cluster.fleet.hosts if h is not cluster.leader())
+    cluster.move_etcd_leader(target)
+    assert cluster.etcd_leader() is target
+    out = pgstead(cluster, "switchover", "--to", target.name)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert cluster.leader() is target
+    moved = wait_for(lambda: (h := cluster.etcd_leader()) is not None and h is not target and h,
+                     f"etcd's leadership leaving {target.name}", timeout=60)
+    log = target.exec("cat", "/var/log/pgstead/patroni.log").stdout
+    assert f"etcd's leadership handed from this host to {moved.address}:2379" in log, log[-3000:]
+    wait_for(lambda: healthy(cluster), "the old leader back as a replica")
+
+
 def test_backups_and_restore_go_to_the_leader_by_themselves(cluster):
     # The leader must not be the inventory's first host, or "went to the leader" could not be
     # told from "went to the first host". The switchover before may have picked it.
     first = cluster.fleet.hosts[0]
-    if wait_for(cluster.leader, "a leader").name == first.name:
+    wait_for(lambda: healthy(cluster), "a healthy cluster")
+    if cluster.leader().name == first.name:
         other = cluster.fleet.hosts[1].name
         moved = pgstead(cluster, "switchover", "--to", other)
         assert moved.returncode == 0, moved.stdout + moved.stderr

@@ -14,6 +14,8 @@ ETCD_DATA = "/var/lib/etcd/pgstead"
 # What Debian's etcd-server starts on install when nothing stops it: a one-member cluster.
 ETCD_PACKAGE_DATA = "/var/lib/etcd/default"
 HOST_PROGRAM = "/usr/local/sbin/pgstead-patroni"
+# Patroni's callback keeping etcd's leader off the PostgreSQL leader's host.
+ETCD_LEADERSHIP_PROGRAM = "/usr/local/sbin/pgstead-etcd-leadership"
 # Cluster status and the planned switchover, on every member.
 OPS_PROGRAM = "/usr/local/sbin/pgstead-ha-ops"
 API_PORT = 8008

@@ -22,8 +22,10 @@ from pgstead.render.ha_layout import (
     API_USER,
     CA_CERT,
     ETCD_CLIENT_PORT,
+    ETCD_LEADERSHIP_PROGRAM,
     MEMBER_CERT,
     MEMBER_KEY,
+    PATRONI_CONFIG,
     PATRONI_DIR,
     PATRONI_NAMESPACE,
     REPLICATION_USER,
@@ -102,6 +104,11 @@ def render_patroni_config(env: Environment, me: Member, etcd: Sequence[Member],
             "pg_hba": list(hba),
             **_replica_methods(env),
             "remove_data_directory_on_rewind_failure": True,
+            # Patroni appends the action, the role and the scope. A new leader moves etcd's
+            # leader off its host: both dying at once would cost an etcd election plus a
+            # whole ttl before a replica takes over (see the program).
+            "callbacks": {action: f"{ETCD_LEADERSHIP_PROGRAM} {PATRONI_CONFIG}"
+                          for action in ("on_start", "on_role_change")},
         },
         # Containers have no watchdog device; "required" would stop every member.
         "watchdog": {"mode": "off"},
