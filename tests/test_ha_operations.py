@@ -174,7 +174,9 @@ def test_a_new_leader_hands_etcds_leadership_to_another_member(cluster):
     wait_for(lambda: healthy(cluster), "a healthy cluster")
     target = next(h for h in cluster.fleet.hosts if h is not cluster.leader())
     cluster.move_etcd_leader(target)
-    assert cluster.etcd_leader() is target
+    # Every member learns the new leader from its heartbeats: until then they disagree.
+    wait_for(lambda: cluster.etcd_leader() is target, f"etcd led from {target.name}",
+             timeout=60)
     out = pgstead(cluster, "switchover", "--to", target.name)
     assert out.returncode == 0, out.stdout + out.stderr
     assert cluster.leader() is target
