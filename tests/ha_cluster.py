@@ -16,6 +16,8 @@ from pathlib import Path
 import psycopg
 import yaml
 
+from pgstead.operations.members import etcdctl
+from pgstead.render.ha_layout import ETCD_CLIENT_PORT, PATRONI_DIR
 from tests.hosts import Fleet, FleetHost, fleet
 from tests.pgstead_run import Run, pyinfra
 
@@ -141,35 +143,34 @@ class Cluster:
             parts.append(f"== {h.name}: {self.patroni(h)}\n{log.stdout[-5000:]}")
         return "\n".join(parts)
 
-    def _etcdctl(self, h: FleetHost, *args: str, check: bool = True):
-        pki = "/etc/patroni/pgstead"
-        endpoints = ",".join(f"https://{m.address}:2379" for m in self.fleet.hosts)
-        return h.exec("etcdctl", f"--endpoints={endpoints}", f"--cacert={pki}/ca.crt",
-                      f"--cert={pki}/member.crt", f"--key={pki}/member.key",
-                      "--command-timeout=5s", *args, check=check)
-
-    def _etcd_members(self) -> dict[int, FleetHost | None]:
-        """{etcd member id: its host} of the members that answer, the leader's id under 0."""
+    def _etcd(self) -> tuple[dict[int, FleetHost | None], FleetHost | None]:
+        """({etcd member id: its host}, the leader's host) as the members that answer report
+        them; no leader while they disagree (one has not heard of a new leader yet)."""
+        by_address = {m.address: m for m in self.fleet.hosts}
         for h in self.fleet.hosts:
-            out = self._etcdctl(h, "endpoint", "status", "-w", "json", check=False)
+            out = h.exec(*self._etcdctl, "endpoint", "status", "-w", "json", check=False)
             try:
                 rows = json.loads(out.stdout)
             except ValueError:
                 continue
-            by_address = {m.address: m for m in self.fleet.hosts}
             found = {r["Status"]["header"]["member_id"]:
                      by_address.get(r["Endpoint"].split("//")[1].split(":")[0]) for r in rows}
             leaders = {r["Status"]["leader"] for r in rows}
-            return {**found, 0: found.get(leaders.pop()) if len(leaders) == 1 else None}
-        return {0: None}
+            return found, found.get(leaders.pop()) if len(leaders) == 1 else None
+        return {}, None
+
+    @property
+    def _etcdctl(self) -> tuple[str, ...]:
+        return etcdctl(PATRONI_DIR, [f"https://{m.address}:{ETCD_CLIENT_PORT}"
+                                     for m in self.fleet.hosts])
 
     def etcd_leader(self) -> FleetHost | None:
         """The host whose etcd member leads etcd, as the members that answer agree."""
-        return self._etcd_members()[0]
+        return self._etcd()[1]
 
     def move_etcd_leader(self, to: FleetHost) -> None:
-        member = next(i for i, h in self._etcd_members().items() if i and h is to)
-        self._etcdctl(to, "move-leader", format(member, "x"))
+        member = next(i for i, h in self._etcd()[0].items() if h is to)
+        to.exec(*self._etcdctl, "move-leader", format(member, "x"))
 
     def sql(self, h: FleetHost, query: str) -> str:
         return h.exec("runuser", "-u", "postgres", "--", "psql", "-X", "-A", "-t", "-p",
