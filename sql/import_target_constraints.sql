@@ -1,5 +1,6 @@
 -- Primary keys, unique constraints and foreign keys of the database's own tables, with the
--- columns in key order and each foreign key's referenced table and definition.
+-- columns in key order and each foreign key's referenced table, definition and referenced
+-- columns.
 SELECT n.nspname,
        c.relname,
        con.conname,
@@ -11,7 +12,11 @@ SELECT n.nspname,
              ORDER BY k.ord) AS columns,
        rn.nspname AS ref_schema,
        rc.relname AS ref_table,
-       pg_get_constraintdef(con.oid) AS definition
+       pg_get_constraintdef(con.oid) AS definition,
+       ARRAY(SELECT a.attname
+             FROM unnest(con.confkey) WITH ORDINALITY AS k(num, ord)
+             JOIN pg_attribute AS a ON a.attrelid = con.confrelid AND a.attnum = k.num
+             ORDER BY k.ord) AS ref_columns
 FROM pg_constraint AS con
 JOIN pg_class AS c ON c.oid = con.conrelid
 JOIN pg_namespace AS n ON n.oid = c.relnamespace

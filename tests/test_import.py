@@ -294,6 +294,25 @@ def test_a_row_altered_by_a_trigger_fails_the_checksum_and_rolls_back(target, tm
     assert shop_rows(target) == (0, 0)
 
 
+def test_a_trigger_altering_a_table_loaded_earlier_fails_that_tables_checksum(target,
+                                                                               tmp_path):
+    # customers loads (and, with no trigger anywhere, would be proved) before orders: the
+    # trigger on orders changes a customer after that point.
+    db = shop(tmp_path)
+    target_schema(target, SHOP_PG + """
+        CREATE OR REPLACE FUNCTION rename_customer() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN IF NEW.id = 150 THEN UPDATE customers SET name = 'renamed'
+              WHERE id = NEW.customer_id; END IF; RETURN NEW; END $$;
+        CREATE TRIGGER rename_customer AFTER INSERT ON orders FOR EACH ROW
+        EXECUTE FUNCTION rename_customer();""")
+    proc = run_import(target, db, check=False)
+    assert proc.returncode == 1
+    assert "public.customers: the target differs from the source (3 rows on both sides" \
+        in proc.stderr
+    assert "first differing row: id=1 (differs in name)" in proc.stderr  # 150 % 3 = 0
+    assert shop_rows(target) == (0, 0)
+
+
 def test_a_row_dropped_by_a_trigger_fails_the_count(target, tmp_path):
     db = shop(tmp_path)
     target_schema(target, SHOP_PG + """

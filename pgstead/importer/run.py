@@ -12,17 +12,17 @@ import sqlite3
 import time
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
-from psycopg.copy import QueuedLibpqWriter
 
 from pgstead.importer import source as src
 from pgstead.importer import target as tgt
+from pgstead.importer.ahead import Ahead, Batch
 from pgstead.importer.checksum import (
     Checksum,
     line_hash,
@@ -37,11 +37,12 @@ from pgstead.importer.checksum import (
 )
 from pgstead.importer.convert import NULL, ConversionError
 from pgstead.importer.errors import ImportRefused
-from pgstead.importer.lines import source_lines
+from pgstead.importer.lines import OnFailure, source_lines
 from pgstead.importer.matching import TablePlan, match_table, plan_table
 from pgstead.importer.order import load_order
 from pgstead.importer.progress import EVERY, Progress
 from pgstead.importer.report import ImportReport, TableReport, ValueFailure
+from pgstead.importer.sending import SendingWriter
 from pgstead.importer.snapshot import sqlite_snapshot
 from pgstead.importer.workers import Converters, worker_count
 
@@ -153,39 +154,62 @@ def _transaction(conn: psycopg.Connection, lines: psycopg.Connection, db: sqlite
 
     salt, seed = new_salt(), new_seed()
     counts = {p.source.name: src.count_rows(db, p.source.name) for p in plans}
+    # With no trigger on any of the tables, nothing changes a table once its COPY is over:
+    # its checksum is taken then, while the workers convert the next table. Otherwise every
+    # checksum waits for the last write.
+    early = not _triggers(conn, [p.target for p in plans])
+    on_hold = list(reattach)  # keys put back once every table they join is loaded
+    unloaded = {p.target.qualified for p in plans}
+    source_sums: list[Future[Checksum]] = []
+    target_sums: dict[int, Checksum] = {}
     progress.started(sum(counts.values()))
+    ahead = Ahead(converters, plans,
+                  lambda plan: _on_failure(plan, options.dry_run, report),
+                  lambda: not report.failures)
     with conn.cursor() as cur, ThreadPoolExecutor(1) as summing:
-        for number, plan in enumerate(plans):
-            table = TableReport(plan.source.name, plan.label, conversions=_conversions(plan),
-                                left_to_defaults=list(plan.left_to_defaults))
-            write = not report.failures  # after a failed value (dry run), convert only
-            progress.table_started(plan.label, counts[plan.source.name])
-            begun = time.monotonic()
-            table.rows = _load(cur, lines, lines_table(number), db, converters, plan, write,
-                               options.dry_run, report, progress)
-            table.load_seconds = time.monotonic() - begun
-            report.tables.append(table)
-            progress.table_done(table)
+        try:
+            for number, plan in enumerate(plans):
+                table = TableReport(plan.source.name, plan.label,
+                                    conversions=_conversions(plan),
+                                    left_to_defaults=list(plan.left_to_defaults))
+                write, batches = ahead.table(number)  # after a failed value, convert only
+                progress.table_started(plan.label, counts[plan.source.name])
+                begun = time.monotonic()
+                table.rows = _load(cur, lines, lines_table(number), batches, plan, write,
+                                   progress)
+                table.load_seconds = time.monotonic() - begun
+                report.tables.append(table)
+                progress.table_done(table)
+                if report.failures:
+                    continue  # nothing to prove: the rest is converted for the report only
+                begun = time.monotonic()
+                # The lines' own connection (its own backend) sums the source side while
+                # this one analyses and puts keys back: neither waits for the other.
+                source_sums.append(summing.submit(_sum_lines, lines, number, seed))
+                unloaded.discard(plan.target.qualified)
+                _analyze(cur, plan, reattach)
+                on_hold = _reattach(cur, on_hold, unloaded)
+                if early:
+                    target_sums[number] = _target_sum(cur, plan, seed)
+                table.verify_seconds = time.monotonic() - begun
+        finally:
+            ahead.stop()
         if report.failures:
             conn.rollback()
             return
-        # The source side is summed on the lines' own connection (its own backend) while
-        # this one analyses and puts the foreign keys back: neither waits for the other.
-        source_sums = summing.submit(_sum_lines, lines, len(plans), seed)
-        key_seconds = _analyze(cur, plans)
-        for table, seconds in _reattach(cur, reattach).items():
-            key_seconds[table] = key_seconds.get(table, 0.0) + seconds
+        assert not on_hold, on_hold
         cur.execute("SET CONSTRAINTS ALL IMMEDIATE")  # deferred checks fire now, not at commit
-        sums = source_sums.result()
-        for plan, table, expected in zip(plans, report.tables, sums, strict=True):
-            begun = time.monotonic() - key_seconds.get(plan.target.qualified, 0.0)
+        for number, (plan, table) in enumerate(zip(plans, report.tables, strict=True)):
+            begun = time.monotonic()
+            expected = source_sums[number].result()
             if expected.rows != table.rows:
                 raise ImportRefused(f"{plan.label}: {table.rows} rows converted, "
                                     f"{expected.rows} reached the lines table")
             table.checksum = expected.hex
-            _prove(cur, db, plan, expected, seed, salt)
+            found = target_sums.get(number) or _target_sum(cur, plan, seed)
+            _prove(cur, db, plan, expected, found, salt)
             table.foreign_keys = _foreign_key_checks(plan, reattach, loose)
-            table.verify_seconds = time.monotonic() - begun
+            table.verify_seconds += time.monotonic() - begun
         # Last, once everything is proved: setval is not undone by a rollback.
         for plan, table in zip(plans, report.tables, strict=True):
             begun = time.monotonic()
@@ -265,23 +289,29 @@ def _owned(conn: psycopg.Connection, tables: list[tgt.TargetTable]) -> set[tuple
     return {(schema, name) for schema, name in rows}
 
 
-def _analyze(cur: psycopg.Cursor, plans: list[TablePlan]) -> dict[tuple[str, str], float]:
-    """Statistics for the freshly loaded tables (ANALYZE samples this transaction's own rows):
-    without them the join that validates a foreign key can be planned as a nested loop over
-    two large tables, taking hours. The app's first queries get them too."""
-    spent = {}
-    for plan in plans:
-        begun = time.monotonic()
-        cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(*plan.target.qualified)))
-        spent[plan.target.qualified] = time.monotonic() - begun
-    return spent
+def _analyze(cur: psycopg.Cursor, plan: TablePlan, taken_off: list) -> None:
+    """Statistics for the columns of a freshly loaded table that the foreign keys put back
+    join on (ANALYZE samples this transaction's own rows): without them the join that
+    validates a key can be planned as a nested loop over two large tables, taking hours.
+    The other columns wait for autovacuum, which analyses a table this changed soon after
+    the commit."""
+    table = plan.target.qualified
+    columns = {c for t, fk in taken_off if t.qualified == table for c in fk.columns}
+    columns |= {c for _, fk in taken_off if fk.ref == table for c in fk.ref_columns}
+    if columns:
+        cur.execute(sql.SQL("ANALYZE {} ({})").format(
+            sql.Identifier(*table), sql.SQL(", ").join(map(sql.Identifier, sorted(columns)))))
 
 
-def _reattach(cur: psycopg.Cursor, taken_off: list) -> dict[tuple[str, str], float]:
-    """Put the foreign keys back (each scan checks every row); seconds spent per table."""
-    spent: dict[tuple[str, str], float] = {}
+def _reattach(cur: psycopg.Cursor, taken_off: list,
+              unloaded: set[tuple[str, str]]) -> list:
+    """Put back the foreign keys that join no table still to load (each scan checks every
+    row); returns the others."""
+    waiting = []
     for table, fk in taken_off:
-        begun = time.monotonic()
+        if {table.qualified, fk.ref} & unloaded:
+            waiting.append((table, fk))
+            continue
         try:
             cur.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} ").format(
                 sql.Identifier(*table.qualified), sql.Identifier(fk.name))
@@ -289,8 +319,7 @@ def _reattach(cur: psycopg.Cursor, taken_off: list) -> dict[tuple[str, str], flo
         except psycopg.errors.ForeignKeyViolation as error:
             raise ImportRefused(f"{table.label}: foreign key {fk.name} does not hold: "
                                 f"{error.diag.message_detail}") from None
-        spent[table.qualified] = spent.get(table.qualified, 0.0) + time.monotonic() - begun
-    return spent
+    return waiting
 
 
 def _foreign_key_checks(plan: TablePlan, taken_off: list, loose: list) -> dict[str, str]:
@@ -322,16 +351,9 @@ def _failure(plan: TablePlan, row: tuple, number: int) -> ValueFailure:
     raise AssertionError("a row failed without a failing value")
 
 
-def _load(cur: psycopg.Cursor, lines: psycopg.Connection, lines_name: str,
-          db: sqlite3.Connection, converters: Converters, plan: TablePlan, write: bool,
-          collect: bool, report: ImportReport, progress: Progress) -> int:
-    """COPY the table's converted rows (when `write`) into the target and, the same lines,
-    into a lines table of its own, where the server sums the source side of the checksum
-    later (_sum_lines); returns the rows read."""
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(*plan.target.qualified),
-        sql.SQL(", ").join(sql.Identifier(c.target.name) for c in plan.columns))
-
+def _on_failure(plan: TablePlan, collect: bool, report: ImportReport) -> OnFailure:
+    """What a value that cannot convert does: refuse the import, or (`collect`, a dry run)
+    join the report."""
     def failed(number: int, row: tuple) -> None:
         failure = _failure(plan, row, number)
         if not collect:
@@ -339,27 +361,37 @@ def _load(cur: psycopg.Cursor, lines: psycopg.Connection, lines_name: str,
         report.failure_count += 1
         if len(report.failures) < MAX_FAILURES_SHOWN:
             report.failures.append(failure)
+    return failed
 
+
+def _load(cur: psycopg.Cursor, lines: psycopg.Connection, lines_name: str,
+          batches: Iterator[Batch], plan: TablePlan, write: bool,
+          progress: Progress) -> int:
+    """COPY the table's converted rows (when `write`) into the target and, the same lines,
+    into a lines table of its own, where the server sums the source side of the checksum
+    (_sum_lines); returns the rows read."""
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(*plan.target.qualified),
+        sql.SQL(", ").join(sql.Identifier(c.target.name) for c in plan.columns))
     rows, shown = 0, 0
     try:
         with lines.cursor() as tally, ExitStack() as stack:  # the COPYs end first
             if write:
                 tally.execute(sql.SQL("CREATE TEMPORARY TABLE {} (line text) ON COMMIT DROP"
                                       ).format(sql.Identifier(lines_name)))
-                # Writer threads send the data while this one converts the next batch.
-                copy = stack.enter_context(cur.copy(statement, writer=QueuedLibpqWriter(cur)))
+                # Writer threads send the data while this one hands on the next batch.
+                copy = stack.enter_context(cur.copy(statement, writer=SendingWriter(cur)))
                 copy_lines = stack.enter_context(tally.copy(
                     sql.SQL("COPY {} FROM STDIN").format(sql.Identifier(lines_name)),
-                    writer=QueuedLibpqWriter(tally)))
-            # Worker processes convert; this thread only hands their text on.
-            for number, converted, data in converters.batches(db, plan, failed):
-                rows += converted
-                if write and converted and not report.failures:  # a dry run stops writing
-                    copy.write(data)
-                    copy_lines.write(lines_escaped(data))
-                if number // EVERY > shown:
-                    shown = number // EVERY
-                    progress.rows_done(plan.label, number)
+                    writer=SendingWriter(tally)))
+            for batch in batches:
+                rows += batch.lines
+                if write and batch.lines and batch.clean:  # a dry run stops writing
+                    copy.write(batch.data)
+                    copy_lines.write(lines_escaped(batch.data))
+                if batch.number // EVERY > shown:
+                    shown = batch.number // EVERY
+                    progress.rows_done(plan.label, batch.number)
             stack.close()  # both COPYs end here
     except psycopg.Error as error:
         raise ImportRefused(f"{plan.label}: the server refused a row: "
@@ -367,15 +399,32 @@ def _load(cur: psycopg.Cursor, lines: psycopg.Connection, lines_name: str,
     return rows
 
 
-def _sum_lines(lines: psycopg.Connection, tables: int, seed: int) -> list[Checksum]:
-    """The source side of each table's checksum, from its lines table (checksum.py)."""
-    sums = []
+def _sum_lines(lines: psycopg.Connection, number: int, seed: int) -> Checksum:
+    """The source side of table `number`'s checksum, from its lines table (checksum.py)."""
     with lines.cursor() as tally:
-        for number in range(tables):
-            counted, total = tally.execute(lines_checksum(lines_table(number)),
-                                           (seed,)).fetchone()
-            sums.append(Checksum(counted, int(total)))
-    return sums
+        counted, total = tally.execute(lines_checksum(lines_table(number)),
+                                       (seed,)).fetchone()
+    return Checksum(counted, int(total))
+
+
+def _target_sum(cur: psycopg.Cursor, plan: TablePlan, seed: int) -> Checksum:
+    """The target side: the server sums the checksum of what it stored (no row comes back)."""
+    rows, total = cur.execute(table_checksum(plan.target.qualified, _columns(plan)),
+                              (seed,)).fetchone()
+    return Checksum(rows, int(total))
+
+
+def _triggers(conn: psycopg.Connection, tables: list[tgt.TargetTable]) -> bool:
+    """Whether any of the tables, or of their partitions, has a trigger of its own (one that
+    could change a row of a table loaded earlier)."""
+    return conn.execute(
+        "WITH t AS (SELECT c.oid FROM pg_class AS c "
+        "JOIN pg_namespace AS n ON n.oid = c.relnamespace "
+        "WHERE (n.nspname, c.relname) IN (SELECT * FROM unnest(%s::text[], %s::text[]))) "
+        "SELECT EXISTS (SELECT FROM pg_trigger WHERE NOT tgisinternal AND tgrelid IN "
+        "(SELECT oid FROM t UNION ALL "
+        "SELECT p.relid FROM t, LATERAL pg_partition_tree(t.oid) AS p))",
+        ([t.schema for t in tables], [t.name for t in tables])).fetchone()[0]
 
 
 def _diagnosis(error: psycopg.Error) -> str:
@@ -389,12 +438,8 @@ def _columns(plan: TablePlan) -> list[tuple[str, object]]:
 
 
 def _prove(cur: psycopg.Cursor, db: sqlite3.Connection, plan: TablePlan,
-           expected: Checksum, seed: int, salt: str) -> None:
-    """The server sums the checksum of what it stored (no row comes back); only when it
-    differs are rows read back, to say where."""
-    rows, total = cur.execute(table_checksum(plan.target.qualified, _columns(plan)),
-                              (seed,)).fetchone()
-    found = Checksum(rows, int(total))
+           expected: Checksum, found: Checksum, salt: str) -> None:
+    """Only when the checksums differ are rows read back, to say where."""
     if (found.rows, found.total) == (expected.rows, expected.total):
         return
     counts = (f"{expected.rows} rows in the source, {found.rows} in the target"

@@ -33,6 +33,7 @@ class TargetConstraint:
     columns: tuple[str, ...]
     ref: tuple[str, str] | None  # (schema, table) a foreign key points at
     definition: str
+    ref_columns: tuple[str, ...] = ()  # the columns a foreign key points at
 
 
 @dataclass
@@ -73,9 +74,11 @@ def read_tables(conn: psycopg.Connection) -> dict[tuple[str, str], TargetTable]:
         entry.columns.append(TargetColumn(name, declared, base, kind, typmod, not_null,
                                           identity, generated == "s", has_default, sequence))
     for row in conn.execute((_SQL / "import_target_constraints.sql").read_text()):
-        schema, table, name, kind, deferrable, columns, ref_schema, ref_table, definition = row
+        (schema, table, name, kind, deferrable, columns, ref_schema, ref_table, definition,
+         ref_columns) = row
         if (schema, table) in tables:
             ref = (ref_schema, ref_table) if ref_table else None
             tables[(schema, table)].constraints.append(
-                TargetConstraint(name, kind, deferrable, tuple(columns), ref, definition))
+                TargetConstraint(name, kind, deferrable, tuple(columns), ref, definition,
+                                 tuple(ref_columns)))
     return tables

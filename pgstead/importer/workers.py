@@ -46,6 +46,7 @@ class Converters:
     """A pool of converting processes for one snapshot; close() ends them."""
 
     def __init__(self, snapshot: Path, count: int) -> None:
+        self.snapshot = snapshot
         context = multiprocessing.get_context("spawn")  # no fork of this threaded process
         self._pipes: list[Connection] = []
         self._processes = []
