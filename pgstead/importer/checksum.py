@@ -9,8 +9,8 @@ added, or a conversion the server made differently, gives a different text.
 The server sums both sides, so no row travels back: the lines written to the target are
 also sent, through a second connection, into a temporary table of one text column per
 imported table (`lines_table`, written by nobody else; COPY-escaped once more, so each value
-read is the line itself), summed there while the first connection analyses the loaded
-tables and puts their foreign keys back. Each side's checksum is the row count beside the
+read is the line itself), summed there while the first connection analyses the table just
+loaded and puts its foreign keys back. Each side's checksum is the row count beside the
 exact sum of hashtextextended(text, seed) over its rows, with a random seed per import. md5 per row
 would cost the server several times the rest of the proof; the 64-bit seeded hash is as
 good at telling an altered row from its original.
