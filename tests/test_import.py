@@ -164,6 +164,22 @@ def test_values_whose_text_forms_differ_most_prove_equal(target, tmp_path):
         ("0.1", "12.5", '{"a": [15.0, 0.0, 100, 0.000], "b": 1, "aa": {"x": null, "y": true}}')]
 
 
+def test_empty_lines_are_rows_too(target, tmp_path):
+    # A one-column table of empty strings writes empty lines; a table of one such row is a
+    # batch of one empty line, which the server's split of a batch must still count.
+    db = sqlite_file(tmp_path / "blank.db", """
+        CREATE TABLE one (t TEXT NOT NULL);
+        CREATE TABLE many (t TEXT NOT NULL);""",
+        {"one": [("",)], "many": [("",), ("",), ("x",), ("",)]})
+    target_schema(target, "CREATE TABLE one (t text NOT NULL); "
+                          "CREATE TABLE many (t text NOT NULL)")
+    report = json.loads(run_import(target, db, "--format", "json").stdout)
+    assert {t["target"]: t["rows"] for t in report["tables"]} == {"public.one": 1,
+                                                                 "public.many": 4}
+    assert fetch(target, "SELECT (SELECT count(*) FROM one), "
+                         "(SELECT string_agg(t, ',' ORDER BY t) FROM many)") == [(1, ",,,x")]
+
+
 def test_columns_match_by_case_when_unambiguous_and_are_refused_when_not(target, tmp_path):
     db = sqlite_file(tmp_path / "case.db",
                      'CREATE TABLE people (id INTEGER PRIMARY KEY, "createdAt" TEXT, '

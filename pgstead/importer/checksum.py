@@ -6,14 +6,13 @@ import writes; on the target side the server renders each stored row into the sa
 with SQL (`row_text`), so a value a trigger, rule or default changed, a row it dropped or
 added, or a conversion the server made differently, gives a different text.
 
-The server sums both sides, so no row travels back: the lines written to the target are
-also sent, through a second connection, into a temporary table of one text column per
-imported table (`lines_table`, written by nobody else; COPY-escaped once more, so each value
-read is the line itself), summed there while the first connection analyses the table just
-loaded and puts its foreign keys back. Each side's checksum is the row count beside the
-exact sum of hashtextextended(text, seed) over its rows, with a random seed per import. md5 per row
-would cost the server several times the rest of the proof; the 64-bit seeded hash is as
-good at telling an altered row from its original.
+The server sums both sides, so no row travels back: each batch written to the target is
+also sent whole through a second connection, split into its lines there and their hashes
+summed (`batch_checksum`, summing.py), while the first connection goes on loading. Each
+side's checksum is the row count beside the exact sum of hashtextextended(text, seed) over
+its rows, with a random seed per import. md5 per row would cost the server several times the
+rest of the proof; the 64-bit seeded hash is as good at telling an altered row from its
+original.
 
 Only when the sums differ are rows compared one by one, to say where: per-row md5s of
 salt || text from the server against the same computed here (`line_hash`).
@@ -36,11 +35,6 @@ _ESCAPED = ("replace(replace(replace(replace({}, E'\\\\', E'\\\\\\\\'), E'\\n', 
             "E'\\r', E'\\\\r'), E'\\t', E'\\\\t')")
 
 
-def lines_table(number: int) -> str:
-    """The temporary table holding the lines of the import's table `number`."""
-    return f"pgstead_import_lines_{number}"
-
-
 def new_salt() -> str:
     return os.urandom(12).hex()
 
@@ -51,12 +45,6 @@ def new_seed() -> int:
 
 def line_hash(salt: bytes, line: bytes) -> int:
     return int.from_bytes(md5(salt + line).digest()[:8], "big", signed=True)
-
-
-def lines_escaped(data: bytes) -> bytes:
-    """COPY text lines (each ending in a newline) as COPY text of a one-column table whose
-    values are the lines themselves."""
-    return data.replace(b"\\", b"\\\\").replace(b"\t", b"\\t")
 
 
 @dataclass
@@ -98,7 +86,8 @@ def table_checksum(table: tuple[str, str],
                    ).format(row_text(columns), sql.Identifier(*table))
 
 
-def lines_checksum(table: str) -> sql.Composable:
-    """SELECT (lines, exact sum of their hashes) over a lines table; parameter: the seed."""
-    return sql.SQL("SELECT count(*), coalesce(sum(hashtextextended(line, %s)), 0) FROM {}"
-                   ).format(sql.Identifier(table))
+# (lines, exact sum of their hashes) of a batch of lines; parameters: the seed, then the
+# batch as UTF-8 bytes with a newline before each line and none after the last.
+BATCH_CHECKSUM = ("SELECT count(*), coalesce(sum(hashtextextended(line, %s)), 0) "
+                  "FROM string_to_table(convert_from(%b, 'UTF8'), E'\\n') "
+                  "WITH ORDINALITY AS part(line, n) WHERE n > 1")

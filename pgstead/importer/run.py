@@ -12,8 +12,6 @@ import sqlite3
 import time
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,9 +24,6 @@ from pgstead.importer.ahead import Ahead, Batch
 from pgstead.importer.checksum import (
     Checksum,
     line_hash,
-    lines_checksum,
-    lines_escaped,
-    lines_table,
     new_salt,
     new_seed,
     row_hash_sql,
@@ -44,6 +39,7 @@ from pgstead.importer.progress import EVERY, Progress
 from pgstead.importer.report import ImportReport, TableReport, ValueFailure
 from pgstead.importer.sending import SendingWriter
 from pgstead.importer.snapshot import sqlite_snapshot
+from pgstead.importer.summing import SourceSums
 from pgstead.importer.workers import Converters, worker_count
 
 # Values that cannot convert, kept for a dry run's report (all are counted).
@@ -74,7 +70,7 @@ def import_sqlite(conn: psycopg.Connection, lines: psycopg.Connection, options: 
                   progress: Progress | None = None) -> ImportReport:
     """Import options.sqlite through `conn` (not in autocommit); commit unless a dry run.
     `lines` is a second connection to the same database, through which the server sums the
-    source side of the checksum (checksum.py); it writes nothing lasting.
+    source side of the checksum (summing.py); it writes nothing.
 
     Raises ImportRefused (target rolled back) when the import cannot go ahead or its proof
     fails. A dry run with values that cannot convert returns a report listing them.
@@ -130,7 +126,6 @@ def _transaction(conn: psycopg.Connection, lines: psycopg.Connection, db: sqlite
     # The whole import is one transaction from here.
     for setting in _RENDERING:
         conn.execute(setting)
-    lines.execute("SET LOCAL client_encoding = 'UTF8'")
     targets = tgt.read_tables(conn)
     if options.create_schema:
         from pgstead.importer.create_schema import create_tables
@@ -160,13 +155,13 @@ def _transaction(conn: psycopg.Connection, lines: psycopg.Connection, db: sqlite
     early = not _triggers(conn, [p.target for p in plans])
     on_hold = list(reattach)  # keys put back once every table they join is loaded
     unloaded = {p.target.qualified for p in plans}
-    source_sums: list[Future[Checksum]] = []
     target_sums: dict[int, Checksum] = {}
     progress.started(sum(counts.values()))
     ahead = Ahead(converters, plans,
                   lambda plan: _on_failure(plan, options.dry_run, report),
                   lambda: not report.failures)
-    with conn.cursor() as cur, ThreadPoolExecutor(1) as summing:
+    sums = SourceSums(lines, seed)
+    with conn.cursor() as cur:
         try:
             for number, plan in enumerate(plans):
                 table = TableReport(plan.source.name, plan.label,
@@ -175,17 +170,13 @@ def _transaction(conn: psycopg.Connection, lines: psycopg.Connection, db: sqlite
                 write, batches = ahead.table(number)  # after a failed value, convert only
                 progress.table_started(plan.label, counts[plan.source.name])
                 begun = time.monotonic()
-                table.rows = _load(cur, lines, lines_table(number), batches, plan, write,
-                                   progress)
+                table.rows = _load(cur, sums, number, batches, plan, write, progress)
                 table.load_seconds = time.monotonic() - begun
                 report.tables.append(table)
                 progress.table_done(table)
                 if report.failures:
                     continue  # nothing to prove: the rest is converted for the report only
                 begun = time.monotonic()
-                # The lines' own connection (its own backend) sums the source side while
-                # this one analyses and puts keys back: neither waits for the other.
-                source_sums.append(summing.submit(_sum_lines, lines, number, seed))
                 unloaded.discard(plan.target.qualified)
                 _analyze(cur, plan, reattach)
                 on_hold = _reattach(cur, on_hold, unloaded)
@@ -194,6 +185,7 @@ def _transaction(conn: psycopg.Connection, lines: psycopg.Connection, db: sqlite
                 table.verify_seconds = time.monotonic() - begun
         finally:
             ahead.stop()
+            sums.close()
         if report.failures:
             conn.rollback()
             return
@@ -201,10 +193,10 @@ def _transaction(conn: psycopg.Connection, lines: psycopg.Connection, db: sqlite
         cur.execute("SET CONSTRAINTS ALL IMMEDIATE")  # deferred checks fire now, not at commit
         for number, (plan, table) in enumerate(zip(plans, report.tables, strict=True)):
             begun = time.monotonic()
-            expected = source_sums[number].result()
+            expected = sums.result(number)
             if expected.rows != table.rows:
                 raise ImportRefused(f"{plan.label}: {table.rows} rows converted, "
-                                    f"{expected.rows} reached the lines table")
+                                    f"{expected.rows} summed")
             table.checksum = expected.hex
             found = target_sums.get(number) or _target_sum(cur, plan, seed)
             _prove(cur, db, plan, expected, found, salt)
@@ -364,47 +356,39 @@ def _on_failure(plan: TablePlan, collect: bool, report: ImportReport) -> OnFailu
     return failed
 
 
-def _load(cur: psycopg.Cursor, lines: psycopg.Connection, lines_name: str,
-          batches: Iterator[Batch], plan: TablePlan, write: bool,
-          progress: Progress) -> int:
-    """COPY the table's converted rows (when `write`) into the target and, the same lines,
-    into a lines table of its own, where the server sums the source side of the checksum
-    (_sum_lines); returns the rows read."""
+def _load(cur: psycopg.Cursor, sums: SourceSums, number: int, batches: Iterator[Batch],
+          plan: TablePlan, write: bool, progress: Progress) -> int:
+    """COPY the table's converted rows (when `write`) into the target, each batch also to
+    `sums` as table `number`'s; returns the rows read."""
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(*plan.target.qualified),
         sql.SQL(", ").join(sql.Identifier(c.target.name) for c in plan.columns))
     rows, shown = 0, 0
     try:
-        with lines.cursor() as tally, ExitStack() as stack:  # the COPYs end first
-            if write:
-                tally.execute(sql.SQL("CREATE TEMPORARY TABLE {} (line text) ON COMMIT DROP"
-                                      ).format(sql.Identifier(lines_name)))
-                # Writer threads send the data while this one hands on the next batch.
-                copy = stack.enter_context(cur.copy(statement, writer=SendingWriter(cur)))
-                copy_lines = stack.enter_context(tally.copy(
-                    sql.SQL("COPY {} FROM STDIN").format(sql.Identifier(lines_name)),
-                    writer=SendingWriter(tally)))
+        if write:  # a writer thread sends while this one hands on the next batch
+            with cur.copy(statement, writer=SendingWriter(cur)) as copy:
+                for batch in batches:
+                    rows += batch.lines
+                    if batch.lines and batch.clean:  # a dry run stops writing
+                        copy.write(batch.data)
+                        sums.add(number, batch.data)
+                    shown = _progress(progress, plan, batch, shown)
+            sums.end(number)
+        else:
             for batch in batches:
                 rows += batch.lines
-                if write and batch.lines and batch.clean:  # a dry run stops writing
-                    copy.write(batch.data)
-                    copy_lines.write(lines_escaped(batch.data))
-                if batch.number // EVERY > shown:
-                    shown = batch.number // EVERY
-                    progress.rows_done(plan.label, batch.number)
-            stack.close()  # both COPYs end here
+                shown = _progress(progress, plan, batch, shown)
     except psycopg.Error as error:
         raise ImportRefused(f"{plan.label}: the server refused a row: "
                             f"{_diagnosis(error)}") from None
     return rows
 
 
-def _sum_lines(lines: psycopg.Connection, number: int, seed: int) -> Checksum:
-    """The source side of table `number`'s checksum, from its lines table (checksum.py)."""
-    with lines.cursor() as tally:
-        counted, total = tally.execute(lines_checksum(lines_table(number)),
-                                       (seed,)).fetchone()
-    return Checksum(counted, int(total))
+def _progress(progress: Progress, plan: TablePlan, batch: Batch, shown: int) -> int:
+    if batch.number // EVERY <= shown:
+        return shown
+    progress.rows_done(plan.label, batch.number)
+    return batch.number // EVERY
 
 
 def _target_sum(cur: psycopg.Cursor, plan: TablePlan, seed: int) -> Checksum:
