@@ -76,7 +76,7 @@ def import_(file: str, sqlite_path: Path, database: str, host: str | None,
                             truncate, dry_run, create_schema)
     try:
         # The second connection carries the lines whose checksum the server sums for the
-        # source side (pgstead.importer.checksum).
+        # source side (pgstead.importer.summing).
         conn, lines = (psycopg.connect(**info.connect_kwargs(), connect_timeout=15,
                                        application_name="pgstead import") for _ in range(2))
     except psycopg.OperationalError as error:

@@ -98,11 +98,13 @@ def time_profile(db: sqlite3.Connection, table: str,
     """(largest absolute number, how many numbers, how many texts) stored in the column: what
     picks seconds or milliseconds for an epoch column, and what the report says was seen."""
     c = quote_sqlite(column)
+    # SQLite orders numbers before any text and texts before any blob: two comparisons a
+    # value (in the binary collation, whatever the column's) cost a third of typeof()'s.
+    numbers, texts = (f"{c} < '' COLLATE BINARY",
+                      f"{c} >= '' COLLATE BINARY AND {c} < x''")
     row = db.execute(
-        f"SELECT max(CASE WHEN typeof({c}) IN ('integer', 'real') THEN abs({c}) END), "
-        f"count(CASE WHEN typeof({c}) IN ('integer', 'real') THEN 1 END), "
-        f"count(CASE WHEN typeof({c}) = 'text' THEN 1 END) FROM {quote_sqlite(table)}"
-    ).fetchone()
+        f"SELECT max(abs({c})) FILTER (WHERE {numbers}), count(*) FILTER (WHERE {numbers}), "
+        f"count(*) FILTER (WHERE {texts}) FROM {quote_sqlite(table)}").fetchone()
     return row[0], row[1], row[2]
 
 
