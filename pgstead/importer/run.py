@@ -135,7 +135,9 @@ def _transaction(conn: psycopg.Connection, lines: psycopg.Connection, db: sqlite
     plans = [plan_table(db, source_tables[name],
                         match_table(name, targets, options.schema)) for name in chosen]
     _refuse_shared_targets(plans)
-    ordered, loose = load_order([p.target for p in plans])
+    counts = {p.source.name: src.count_rows(db, p.source.name) for p in plans}
+    ordered, loose = load_order([p.target for p in plans],
+                                {p.target.qualified: counts[p.source.name] for p in plans})
     by_target = {p.target.qualified: p for p in plans}
     plans = [by_target[t.qualified] for t in ordered]
     report.truncated = _empty_targets(conn, plans, options.truncate)
@@ -148,7 +150,6 @@ def _transaction(conn: psycopg.Connection, lines: psycopg.Connection, db: sqlite
     reattach = _loosen(conn, off, [(t, fk) for t, fk in loose if t.qualified not in owned])
 
     salt, seed = new_salt(), new_seed()
-    counts = {p.source.name: src.count_rows(db, p.source.name) for p in plans}
     # With no trigger on any of the tables, nothing changes a table once its COPY is over:
     # its checksum is taken then, while the workers convert the next table. Otherwise every
     # checksum waits for the last write.

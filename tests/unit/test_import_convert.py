@@ -112,6 +112,17 @@ def test_load_order_puts_parents_first_and_returns_what_no_order_satisfies():
     assert [t.name for t in ordered] == ["x", "y"] and [fk.name for _, fk in loose] == ["x_y_fk"]
 
 
+def test_load_order_takes_the_largest_ready_table_next():
+    # The bench's shape: the smallest table last, its proof the one with nothing beside it.
+    tables = [_target("users"), _target("orders", "users"), _target("items", "orders"),
+              _target("events", "users"), _target("files", "users")]
+    rows = {("public", name): n for name, n in
+            (("users", 2), ("orders", 5), ("items", 8), ("events", 4), ("files", 1))}
+    ordered, loose = load_order(tables, rows)
+    assert [t.name for t in ordered] == ["users", "orders", "items", "events", "files"]
+    assert loose == []
+
+
 # -- COPY text: SQLite's renderings agree with the Python converters ------------------------
 
 def _column(base: str, typmod: int = -1) -> TargetColumn:
