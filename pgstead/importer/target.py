@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-import psycopg
+from typing import TYPE_CHECKING
 
 from pgstead import PROJECT_ROOT
+
+if TYPE_CHECKING:  # the converting workers import this module; psycopg was half their start
+    import psycopg
 
 _SQL = PROJECT_ROOT / "sql"
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 
 from pgstead.importer import source as src
 from pgstead.importer.lines import source_lines
@@ -73,3 +75,12 @@ def test_rowid_ranges_cover_the_table_once():
     assert ranges[0][1] == 5 and ranges[-1][2] == 10**15
     assert all(a[2] + 1 == b[1] for a, b in zip(ranges, ranges[1:], strict=False))
     assert len(ranges) <= 11
+
+
+def test_a_worker_starts_without_psycopg():
+    # Each import spawns its workers anew: what they import is time before the first row.
+    probe = "import sys, pgstead.importer.workers; print(sorted(m for m in sys.modules " \
+            "if m.split('.')[0] in ('psycopg', 'psycopg_binary')))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
