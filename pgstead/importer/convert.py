@@ -160,17 +160,21 @@ def decimal_text(number: Decimal) -> str:
 def numeric_text_converter(scale: int | None) -> Converter:
     to_decimal = numeric_converter(scale)
 
+    places = scale if scale is not None and scale > 0 else 0  # a negative scale rounds ints
+    zeros, rounded = "." + "0" * places if places else "", f".{places}f"
+    # Below this a float's neighbours are nearer than a unit of the scale, so at most one
+    # decimal of that scale reads back as it.
+    unique_below = 10.0 ** (15 - places) if places else 0
+
     def to_numeric_text(value: object) -> str:
-        if type(value) is int and not scale:
-            return str(value)
-        if type(value) is float and scale:
+        if type(value) is int and (scale is None or scale >= 0):
+            return f"{value}{zeros}"
+        if type(value) is float and 0 < abs(value) < unique_below:
             # The common case (SQLite keeps NUMERIC text as REAL), without Decimal: the
-            # shortest text of the float, padded to the scale when it has no more digits.
-            text = repr(value)
-            whole, point, fraction = text.partition(".")
-            if point and len(fraction) <= scale and whole not in ("-0", "0") \
-                    and "e" not in fraction and whole.lstrip("-").isdigit():
-                return f"{whole}.{fraction.ljust(scale, '0')}"
+            # float rounded to the scale, when that is what it stands for.
+            text = format(value, rounded)
+            if float(text) == value:
+                return text
         return decimal_text(to_decimal(value))
     return to_numeric_text
 
@@ -591,7 +595,8 @@ def plan_conversion(column: TargetColumn, declared_source: str,
                                 sqlite=("typeof({0}) = 'integer'" + in_range,
                                         "CAST({} AS TEXT)"))
     if base == "numeric":
-        scale = (column.typmod - 4) & 0xFFFF if column.typmod >= 4 else None
+        # numeric(p, s)'s typmod: s in its low 11 bits, signed (PostgreSQL 15 allows s < 0).
+        scale = (((column.typmod - 4) & 0x7FF) ^ 0x400) - 0x400 if column.typmod >= 4 else None
         return ColumnConversion(_null_safe(numeric_text_converter(scale)),
                                 f"{source} -> numeric (exact decimal)", as_text)
     if base == "float4":

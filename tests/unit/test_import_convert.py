@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import random
 import sqlite3
 from datetime import UTC, date, datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 import pytest
 
 from pgstead.importer.convert import (
     ConversionError,
+    decimal_text,
     epoch_unit,
     float_text,
     int_converter,
@@ -174,6 +176,40 @@ def test_numeric_and_jsonb_texts_are_the_servers():
     assert [numeric2(v) for v in (7, 12.5, "-0.00", "1E+2")] == ["7.00", "12.50", "0.00",
                                                                "100.00"]
     assert numeric_text_converter(None)("1.50E-3") == "0.00150"
+    assert numeric_text_converter(-2)(1200) == "1200"
+    with pytest.raises(ConversionError, match="rounded"):
+        numeric_text_converter(-2)(1234)
+
+
+@pytest.mark.parametrize("scale", [0, 1, 2, 4, 9])
+def test_numeric_text_of_floats_is_the_exact_decimals(scale):
+    # The float fast path against Decimal's exact arithmetic, on the values around it.
+    rnd = random.Random(scale)
+    values = [rnd.randrange(-10**12, 10**12) / 10 ** rnd.randrange(0, 5) for _ in range(3000)]
+    values += [0.5, -0.5, 0.125, 1e-9, 0.1 + 0.2, 2.675, 1e15 / 10 ** scale, -0.0, 0.0]
+    convert = numeric_text_converter(scale)
+    for value in values:
+        exact = Decimal(repr(value))
+        try:
+            expected = decimal_text(exact.quantize(Decimal(1).scaleb(-scale)))
+            if exact != round(exact, scale):
+                expected = None
+        except InvalidOperation:
+            expected = None
+        try:
+            assert convert(value) == expected, value
+        except ConversionError:
+            assert expected is None, value
+
+
+def test_numeric_scale_comes_from_the_typmod_signed():
+    def scale_of(precision: int, scale: int) -> str:
+        typmod = ((precision << 16) | (scale & 0x7FF)) + 4
+        column = TargetColumn("n", "numeric", "numeric", "b", typmod, False, "", False,
+                              False, None)
+        return plan_conversion(column, "NUMERIC").convert(1200)
+    assert scale_of(12, 2) == "1200.00"
+    assert scale_of(5, -2) == "1200"
     assert to_jsonb_text('{"path": 1, "ms": [1.50e1, -0.0, 1E400], "a": {"b": 1, "a": 2},'
                          ' "a": "\\u00e9\\t"}') == (
         '{"a": "é\\t", "ms": [15.0, 0.0, 1' + "0" * 400 + '], "path": 1}')
