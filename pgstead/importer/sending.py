@@ -1,10 +1,11 @@
 """A COPY writer that sends from a thread of its own, a few blocks behind at most.
 
 The importing thread hands on batches faster than one backend takes them in (ahead.py
-converts ahead), and it feeds two COPYs at once: sending from this thread would keep one
-backend waiting while it blocked on the other. psycopg's QueuedLibpqWriter sends from a
-thread too, but it queues up to a thousand blocks, which here would be a hundred megabytes
-per COPY once the server falls behind; this one blocks after BLOCKS_AHEAD.
+converts ahead), and each batch also goes to the backend that sums it (summing.py): sending
+from this thread would keep that one waiting while it blocked on the COPY. psycopg's
+QueuedLibpqWriter sends from a thread too, but it queues up to a thousand blocks, which here
+would be a hundred megabytes once the server falls behind; this one blocks after
+BLOCKS_AHEAD.
 """
 
 from __future__ import annotations
