@@ -8,7 +8,7 @@ added, or a conversion the server made differently, gives a different text.
 
 The server sums both sides, so no row travels back: each batch written to the target is
 also sent whole through a second connection, split into its lines there and their hashes
-summed (`batch_checksum`, summing.py), while the first connection goes on loading. Each
+summed (`BATCH_CHECKSUM`, summing.py), while the first connection goes on loading. Each
 side's checksum is the row count beside the exact sum of hashtextextended(text, seed) over
 its rows, with a random seed per import. md5 per row would cost the server several times the
 rest of the proof; the 64-bit seeded hash is as good at telling an altered row from its

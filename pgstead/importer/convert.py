@@ -161,7 +161,8 @@ def numeric_text_converter(scale: int | None) -> Converter:
     to_decimal = numeric_converter(scale)
 
     places = scale if scale is not None and scale > 0 else 0  # a negative scale rounds ints
-    zeros, rounded = "." + "0" * places if places else "", f".{places}f"
+    zeros = "." + "0" * places if places else ""
+    rounded = f".{places}f"
     # Below this a float's neighbours are nearer than a unit of the scale, so at most one
     # decimal of that scale reads back as it.
     unique_below = 10.0 ** (15 - places) if places else 0

@@ -12,6 +12,7 @@ import sqlite3
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -366,30 +367,22 @@ def _load(cur: psycopg.Cursor, sums: SourceSums, number: int, batches: Iterator[
         sql.SQL(", ").join(sql.Identifier(c.target.name) for c in plan.columns))
     rows, shown = 0, 0
     try:
-        if write:  # a writer thread sends while this one hands on the next batch
-            with cur.copy(statement, writer=SendingWriter(cur)) as copy:
-                for batch in batches:
-                    rows += batch.lines
-                    if batch.lines and batch.clean:  # a dry run stops writing
-                        copy.write(batch.data)
-                        sums.add(number, batch.data)
-                    shown = _progress(progress, plan, batch, shown)
-            sums.end(number)
-        else:
+        # A writer thread sends while this one hands on the next batch.
+        with cur.copy(statement, writer=SendingWriter(cur)) if write else nullcontext() as copy:
             for batch in batches:
                 rows += batch.lines
-                shown = _progress(progress, plan, batch, shown)
+                if write and batch.lines and batch.clean:  # a dry run stops writing
+                    copy.write(batch.data)
+                    sums.add(number, batch.data)
+                if batch.number // EVERY > shown:
+                    shown = batch.number // EVERY
+                    progress.rows_done(plan.label, batch.number)
+        if write:
+            sums.end(number)
     except psycopg.Error as error:
         raise ImportRefused(f"{plan.label}: the server refused a row: "
                             f"{_diagnosis(error)}") from None
     return rows
-
-
-def _progress(progress: Progress, plan: TablePlan, batch: Batch, shown: int) -> int:
-    if batch.number // EVERY <= shown:
-        return shown
-    progress.rows_done(plan.label, batch.number)
-    return batch.number // EVERY
 
 
 def _target_sum(cur: psycopg.Cursor, plan: TablePlan, seed: int) -> Checksum:

@@ -37,7 +37,6 @@ class SourceSums:
     def add(self, table: int, data: bytes) -> None:
         """A batch of table `table`'s COPY text lines, each ending in a newline."""
         self._raise()
-        self._sums.setdefault(table, Checksum())
         self._queue.put((table, data))
 
     def end(self, table: int) -> None:
@@ -73,6 +72,6 @@ class SourceSums:
                     except BaseException as error:  # noqa: BLE001 - raised by add or result
                         self._error = error  # the queue is still drained: add never blocks
                         continue
-                    sums = self._sums[table]
+                    sums = self._sums.setdefault(table, Checksum())
                     sums.rows += rows
                     sums.total += int(total)
